@@ -1,0 +1,97 @@
+"""Argument validation and per-sample broadcasting shared by the whole package.
+
+Every public function that takes a time or a state passes it through here, so that a bad
+argument fails with one clear message that names it, and so that no module hard-codes an
+image-shaped broadcast.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+TimeLike = float | int | Tensor
+
+# Times a hair outside [0, T] come from floating-point grid arithmetic (s = T - t and back);
+# they are clamped, anything further out is an error.
+_TIME_SLACK = 1e-6
+
+
+def check_parameter(
+    name: str, value: float, *, low: float | None = None, strict: bool = True
+) -> float:
+    """Return ``value`` as a float after checking that it is finite and above ``low``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if strict else value < low):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be {relation} {low}, got {value}")
+    return value
+
+
+def check_finite(name: str, x: Tensor) -> Tensor:
+    """Raise ``ValueError`` naming ``name`` if ``x`` is not a tensor or holds NaN or inf."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    return x
+
+
+def as_time(
+    t: TimeLike,
+    T: float,
+    *,
+    like: Tensor | None = None,
+    name: str = "t",
+    validate: bool = True,
+) -> Tensor:
+    """Convert a time to a 0-d or 1-d floating tensor on ``like``'s device and dtype.
+
+    ``t`` may be a Python number, a 0-d tensor or a per-sample ``(batch,)`` tensor. With
+    ``validate``, non-finite times and times outside ``[0, T]`` raise ``ValueError``.
+    """
+    if isinstance(t, bool) or not isinstance(t, (int, float, Tensor)):
+        raise TypeError(f"{name} must be a float or a tensor, got {type(t).__name__}")
+    if like is not None:
+        dtype, device = like.dtype, like.device
+        if not dtype.is_floating_point:
+            raise TypeError(f"the state must be a floating-point tensor, got dtype {dtype}")
+    elif isinstance(t, Tensor) and t.dtype.is_floating_point:
+        dtype, device = t.dtype, t.device
+    else:
+        dtype = torch.get_default_dtype()
+        device = t.device if isinstance(t, Tensor) else torch.device("cpu")
+    t = torch.as_tensor(t, dtype=dtype, device=device)
+    if t.dim() > 1:
+        raise ValueError(
+            f"{name} must be a scalar or a 1-d per-sample tensor, got shape {tuple(t.shape)}"
+        )
+    if validate:
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} contains NaN or inf")
+        slack = _TIME_SLACK * max(T, 1.0)
+        if bool(((t < -slack) | (t > T + slack)).any()):
+            lo, hi = float(t.min()), float(t.max())
+            raise ValueError(f"{name} must lie in [0, T] = [0, {T}], got values in [{lo}, {hi}]")
+        t = t.clamp(0.0, T)
+    return t
+
+
+def per_sample(coef: Tensor, x: Tensor, *, name: str = "t") -> Tensor:
+    """Shape a 0-d or ``(batch,)`` coefficient so that it broadcasts against ``x`` of shape
+    ``(batch, *event_shape)``, whatever the event shape."""
+    if coef.dim() == 0:
+        return coef
+    if x.dim() == 0 or coef.shape[0] != x.shape[0]:
+        batch = x.shape[0] if x.dim() else "none (0-d state)"
+        raise ValueError(
+            f"per-sample {name} has length {coef.shape[0]} but the batch size is {batch}"
+        )
+    return coef.reshape(coef.shape[:1] + (1,) * (x.dim() - 1))

@@ -1,0 +1,170 @@
+"""The forward diffusion process, defined by its transition coefficients (alpha, sigma).
+
+A linear forward SDE with scalar coefficients, dx = f(t) x dt + g(t) dw, has the transition
+x_t | x_0 ~ N(alpha(t) x_0, sigma(t)^2 I) with
+
+    alpha(t) = exp(int_0^t f),   sigma(t)^2 = alpha(t)^2 int_0^t g(s)^2 / alpha(s)^2 ds,
+
+and conversely f = d log(alpha)/dt and g^2 = d(sigma^2)/dt - 2 f sigma^2
+(Song et al., ICLR 2021, eqs. 5 and 29; Kingma et al., "Variational Diffusion Models", 2021).
+:class:`DiffusionSDE` holds that relation once: a subclass gives alpha and sigma, and f, g
+follow by automatic differentiation unless the subclass overrides them with closed forms.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+
+import torch
+from torch import Tensor
+
+from ._checks import TimeLike, as_time, check_finite, per_sample
+
+
+class DiffusionSDE(torch.nn.Module, abc.ABC):
+    """A forward diffusion dx = f(t) x dt + g(t) dw on [0, T], torchsde compatible.
+
+    Subclasses implement ``_alpha`` and ``_sigma`` (tensor in, tensor out, no validation);
+    they may override ``_log_alpha``, ``_drift`` and ``_diffusion`` with closed forms.
+
+    Attributes:
+        noise_type: ``"diagonal"`` (torchsde protocol).
+        sde_type: ``"ito"`` (torchsde protocol).
+        T: the final time, 1.
+        additive_noise: ``True``: g depends on t only, never on the state, so solvers may
+            treat the noise as additive (for example skip Milstein's derivative term).
+        validate_args: check times and states on every public call (set ``False`` to skip
+            the checks in a hot loop; the solvers check the state themselves).
+    """
+
+    noise_type: str = "diagonal"
+    sde_type: str = "ito"
+    T: float = 1.0
+    additive_noise: bool = True
+    prior_std: float = 1.0
+
+    def __init__(self, *, validate_args: bool = True) -> None:
+        super().__init__()
+        self.validate_args = validate_args
+
+    # ----- what a subclass defines (tensors in, tensors out, no checks) -----
+    @abc.abstractmethod
+    def _alpha(self, t: Tensor) -> Tensor: ...
+
+    @abc.abstractmethod
+    def _sigma(self, t: Tensor) -> Tensor: ...
+
+    def _log_alpha(self, t: Tensor) -> Tensor:
+        return torch.log(self._alpha(t))
+
+    def _drift(self, t: Tensor) -> Tensor:
+        """f(t) = d log(alpha)/dt, by automatic differentiation."""
+        return _time_derivative(self._log_alpha, t)
+
+    def _diffusion(self, t: Tensor) -> Tensor:
+        """g(t) = sqrt(d sigma^2/dt - 2 f(t) sigma^2), by automatic differentiation."""
+        var = self._sigma(t) ** 2
+        dvar = _time_derivative(lambda s: self._sigma(s) ** 2, t)
+        g2 = dvar - 2.0 * self._drift(t) * var
+        return g2.clamp_min(0.0).sqrt()
+
+    # ----- public coefficients: plain tensor-in/tensor-out functions -----
+    def _time(self, t: TimeLike, like: Tensor | None = None) -> Tensor:
+        return as_time(t, self.T, like=like, validate=self.validate_args)
+
+    def alpha(self, t: TimeLike) -> Tensor:
+        """Mean scale alpha(t) = exp(int_0^t f) of x_t given a clean x_0."""
+        return self._alpha(self._time(t))
+
+    def log_alpha(self, t: TimeLike) -> Tensor:
+        """log alpha(t) = int_0^t f(s) ds."""
+        return self._log_alpha(self._time(t))
+
+    def sigma(self, t: TimeLike) -> Tensor:
+        """Exact standard deviation sigma(t) of x_t given a clean x_0."""
+        return self._sigma(self._time(t))
+
+    def drift_coeff(self, t: TimeLike) -> Tensor:
+        """Scalar drift f(t), with f(x, t) = f(t) x; equals d log(alpha)/dt."""
+        return self._drift(self._time(t))
+
+    def diffusion_coeff(self, t: TimeLike) -> Tensor:
+        """Scalar diffusion g(t); g(t)^2 = d sigma^2/dt - 2 f(t) sigma(t)^2."""
+        return self._diffusion(self._time(t))
+
+    def snr(self, t: TimeLike) -> Tensor:
+        """Signal-to-noise ratio alpha(t)^2 / sigma(t)^2 (Kingma et al. 2021)."""
+        t = self._time(t)
+        return self._alpha(t) ** 2 / self._sigma(t) ** 2
+
+    # ----- torchsde protocol -----
+    def f(self, t: TimeLike, y: Tensor) -> Tensor:
+        """Drift f(t) y, the shape of ``y`` for any ``(batch, *event_shape)``."""
+        return per_sample(self._drift(self._time(t, like=y)), y) * y
+
+    def g(self, t: TimeLike, y: Tensor) -> Tensor:
+        """Diagonal diffusion g(t), broadcast to the shape of ``y``."""
+        return per_sample(self._diffusion(self._time(t, like=y)), y).expand_as(y)
+
+    # ----- transition and prior -----
+    def marginal(self, x0: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
+        """Mean alpha(t) x_0 and std sigma(t) (expanded to x_0's shape) of x_t | x_0."""
+        if self.validate_args:
+            check_finite("x0", x0)
+        t = self._time(t, like=x0)
+        mean = per_sample(self._alpha(t), x0) * x0
+        std = per_sample(self._sigma(t), x0).expand_as(mean)
+        return mean, std
+
+    def perturb(
+        self,
+        x0: Tensor,
+        t: TimeLike,
+        noise: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Draw x_t = alpha(t) x_0 + sigma(t) eps, eps ~ N(0, I); returns ``(x_t, eps)``."""
+        mean, std = self.marginal(x0, t)
+        if noise is None:
+            noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        elif noise.shape != x0.shape:
+            raise ValueError(
+                f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}"
+            )
+        return mean + std * noise, noise
+
+    def prior_sample(
+        self,
+        shape: tuple[int, ...] | torch.Size,
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """Draw from the prior N(0, prior_std^2 I) that stands in for the law of x_T."""
+        z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
+        return self.prior_std * z
+
+    def prior_log_prob(self, x: Tensor) -> Tensor:
+        """log N(x; 0, prior_std^2 I), summed over all but the batch dimension."""
+        if self.validate_args:
+            check_finite("x", x)
+        if x.dim() == 0:
+            raise ValueError("x must have a batch dimension, got a 0-d tensor")
+        d = x[0].numel()
+        s = self.prior_std
+        sq = x.reshape(x.shape[0], -1).square().sum(dim=1)
+        return -0.5 * sq / s**2 - 0.5 * d * math.log(2 * math.pi * s**2)
+
+
+def _time_derivative(fn, t: Tensor) -> Tensor:
+    """d fn(t) / dt elementwise, by reverse-mode autograd (fn acts elementwise on t)."""
+    with torch.enable_grad():
+        t = t.detach().requires_grad_(True)
+        out = fn(t)
+        if not out.requires_grad:  # fn does not depend on t
+            return torch.zeros_like(t)
+        (d,) = torch.autograd.grad(out.sum(), t)
+    return d
