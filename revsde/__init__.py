@@ -1,12 +1,16 @@
 """revsde: score-based diffusion models as numerical SDEs.
 
-Forward processes (VE, VP, sub-VP, cosine) with exact coefficients, closed-form targets, and
-the discrete chains they generalize. See DESIGN §3 for the public API.
+Forward processes (VE, VP, sub-VP, cosine) with exact coefficients, their reverse-time SDEs and
+probability-flow ODEs, a score-network adapter, closed-form targets, and the discrete chains
+the SDEs generalize. See DESIGN §3 for the public API.
 """
 
 from . import conversions, discrete, targets
+from .adapter import ScoreAdapter
 from .conversions import ve_to_vp, vp_to_ve
+from .denoise import denoise
 from .processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
+from .reverse import ReverseSDE
 from .sde import DiffusionSDE
 
 __version__ = "0.1.0.dev0"
@@ -16,9 +20,12 @@ __all__ = [
     "VPSDE",
     "CosineVPSDE",
     "DiffusionSDE",
+    "ReverseSDE",
+    "ScoreAdapter",
     "SubVPSDE",
     "__version__",
     "conversions",
+    "denoise",
     "discrete",
     "targets",
     "ve_to_vp",

@@ -49,12 +49,27 @@ class VESDE(DiffusionSDE):
     def extra_repr(self) -> str:
         return f"sigma_min={self.sigma_min}, sigma_max={self.sigma_max}"
 
+    default_t_min = 1e-5  # Song et al. 2021 stop VE sampling at 1e-5
+
     def noise_level(self, t: TimeLike) -> Tensor:
         """The SMLD noise schedule sigma_v(t) = sigma_min (sigma_max/sigma_min)^t."""
         return self._noise_level(self._time(t))
 
     def _noise_level(self, t: Tensor) -> Tensor:
         return self.sigma_min * torch.exp(t * self._log_ratio)
+
+    def time_of_noise_level(self, level: Tensor | float) -> Tensor:
+        """t = log(level / sigma_min) / log(sigma_max / sigma_min), the inverse schedule."""
+        level = torch.as_tensor(level)
+        if not level.dtype.is_floating_point:
+            level = level.to(torch.get_default_dtype())
+        if bool(
+            ((level < self.sigma_min) | (level > self.sigma_max) | ~torch.isfinite(level)).any()
+        ):
+            raise ValueError(
+                f"level must lie in [sigma_min, sigma_max] = [{self.sigma_min}, {self.sigma_max}]"
+            )
+        return (torch.log(level / self.sigma_min) / self._log_ratio).clamp(0.0, self.T)
 
     def _alpha(self, t: Tensor) -> Tensor:
         return torch.ones_like(t)
@@ -156,9 +171,12 @@ class CosineVPSDE(_BetaSchedule):
     sigma(t)^2 = 1 - alpha(t)^2, beta(t) = -d log abar/dt = pi tan(phi(t)) / (1 + s), g^2 = beta.
 
     beta(t) grows without bound as t -> 1 (alpha(1) = 0 and the prior N(0, I) is exact there);
-    the coefficients are finite but very large at t = 1, so samplers should start a little
-    before T.
+    the coefficients are finite but very large at t = 1, so reverse-time integration starts at
+    ``default_t_max`` = 0.9946 by default, the choice of Lu et al. (DPM-Solver, 2022), where
+    alpha is about 0.008.
     """
+
+    default_t_max = 0.9946
 
     def __init__(self, s: float = 0.008, *, validate_args: bool = True) -> None:
         super().__init__(validate_args=validate_args)

@@ -43,6 +43,10 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
     T: float = 1.0
     additive_noise: bool = True
     prior_std: float = 1.0
+    #: where reverse-time integration stops by default (Song et al. 2021 use 1e-3 for VP types)
+    default_t_min: float = 1e-3
+    #: where reverse-time integration starts by default
+    default_t_max: float = 1.0
 
     def __init__(self, *, validate_args: bool = True) -> None:
         super().__init__()
@@ -92,6 +96,37 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
     def diffusion_coeff(self, t: TimeLike) -> Tensor:
         """Scalar diffusion g(t); g(t)^2 = d sigma^2/dt - 2 f(t) sigma(t)^2."""
         return self._diffusion(self._time(t))
+
+    def noise_level(self, t: TimeLike) -> Tensor:
+        """The VE-equivalent noise level sigma(t)/alpha(t) (Karras et al. 2022's sigma).
+
+        x_t / alpha(t) is x_0 plus Gaussian noise of this std. ``VESDE`` returns its schedule
+        sigma_v(t) instead, which also counts the sigma_min that its data are assumed to carry."""
+        return self._noise_level(self._time(t))
+
+    def _noise_level(self, t: Tensor) -> Tensor:
+        return self._sigma(t) / self._alpha(t)
+
+    def time_of_noise_level(self, level: Tensor | float) -> Tensor:
+        """The t in [0, T] with ``noise_level(t) == level`` (the level increases with t),
+        by bisection in float64 to full precision."""
+        level = torch.as_tensor(level)
+        out_dtype = level.dtype if level.dtype.is_floating_point else torch.get_default_dtype()
+        lvl = level.to(torch.float64)
+        lo = torch.zeros_like(lvl)
+        hi = torch.full_like(lvl, self.T)
+        lo_level, hi_level = self._noise_level(lo), self._noise_level(hi)
+        if bool(((lvl < lo_level) | (lvl > hi_level) | ~torch.isfinite(lvl)).any()):
+            raise ValueError(
+                f"level must lie in [noise_level(0), noise_level(T)] = "
+                f"[{float(lo_level.min())}, {float(hi_level.max())}]"
+            )
+        for _ in range(80):  # 80 halvings of [0, 1] reach below float64 resolution
+            mid = 0.5 * (lo + hi)
+            above = self._noise_level(mid) > lvl
+            hi = torch.where(above, mid, hi)
+            lo = torch.where(above, lo, mid)
+        return (0.5 * (lo + hi)).to(device=level.device, dtype=out_dtype)
 
     def snr(self, t: TimeLike) -> Tensor:
         """Signal-to-noise ratio alpha(t)^2 / sigma(t)^2 (Kingma et al. 2021)."""
@@ -146,6 +181,14 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
         """Draw from the prior N(0, prior_std^2 I) that stands in for the law of x_T."""
         z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
         return self.prior_std * z
+
+    def reverse(self, score, probability_flow: bool = False, **kwargs):
+        """The reverse-time SDE of this process with score ``score(x, t)``, or with
+        ``probability_flow=True`` the probability-flow ODE; keyword arguments (``lam``,
+        ``t_min``, ``t_max``, ``event_shape``) go to :class:`revsde.ReverseSDE`."""
+        from .reverse import ReverseSDE  # reverse.py imports this module
+
+        return ReverseSDE(self, score, probability_flow=probability_flow, **kwargs)
 
     def prior_log_prob(self, x: Tensor) -> Tensor:
         """log N(x; 0, prior_std^2 I), summed over all but the batch dimension."""

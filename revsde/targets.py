@@ -28,7 +28,10 @@ ArrayLike = Tensor | Sequence
 
 
 def _float_tensor(name: str, value: ArrayLike) -> Tensor:
-    x = torch.as_tensor(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Tensor) for v in value):
+        x = torch.stack(list(value))
+    else:
+        x = torch.as_tensor(value)
     if not x.dtype.is_floating_point:
         x = x.to(torch.get_default_dtype())
     return check_finite(name, x)

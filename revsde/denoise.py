@@ -1,0 +1,20 @@
+"""Tweedie's denoiser: the posterior mean of the clean data given a noisy state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from ._checks import TimeLike, per_sample
+from .sde import DiffusionSDE
+
+
+def denoise(
+    sde: DiffusionSDE, score: Callable[[Tensor, Tensor], Tensor], x: Tensor, t: TimeLike
+) -> Tensor:
+    """Tweedie's estimate E[x_0 | x_t = x] = (x + sigma(t)^2 score(x, t)) / alpha(t)
+    (Efron 2011), the usual last step of a sampler."""
+    t = sde._time(t, like=x)
+    s = score(x, t)
+    return (x + per_sample(sde._sigma(t) ** 2, x) * s) / per_sample(sde._alpha(t), x)

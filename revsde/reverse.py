@@ -1,0 +1,189 @@
+"""Reverse-time SDE and probability-flow ODE of a forward diffusion, in torchsde's clock.
+
+For a forward process dx = f(t) x dt + g(t) dw and any lam >= 0, the process
+
+    dx = [f(t) x - (1 + lam^2)/2 g(t)^2 grad_x log p_t(x)] dt + lam g(t) dw_bar,   t: T -> t_min,
+
+has the marginals p_t of the forward process (Anderson 1982; Song et al. 2021, eqs. 6 and 13;
+Zhang & Chen 2022 for the lam family). lam = 1 is the reverse-time SDE, lam = 0 the
+probability-flow ODE. torchsde integrates forward in time only, so :class:`ReverseSDE` runs in
+the clock s = t_max - t in [0, t_max - t_min], where
+
+    dx = -[f(t) x - (1 + lam^2)/2 g(t)^2 grad_x log p_t(x)] ds + lam g(t) dW_s,   t = t_max - s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ._checks import TimeLike, as_time, check_parameter, per_sample
+from .sde import DiffusionSDE
+
+ScoreFn = Callable[[Tensor, Tensor], Tensor]
+
+SPACINGS = ("uniform", "quadratic", "karras")
+
+
+class ReverseSDE(torch.nn.Module):
+    """The reverse-time SDE (or probability-flow ODE) of ``sde`` with score ``score(x, t)``.
+
+    Args:
+        sde: the forward process.
+        score: a callable ``score(x, t)`` returning grad_x log p_t(x) in the shape of ``x``,
+            with ``t`` a 0-d or per-sample ``(batch,)`` forward time: a
+            :class:`revsde.ScoreAdapter` around a network, or a target's exact ``score(sde)``.
+        probability_flow: the ODE (lam = 0) instead of the SDE (lam = 1).
+        lam: the noise scale lam >= 0 of the family above; overrides ``probability_flow``.
+        t_min: where integration stops, in (0, t_max); default ``sde.default_t_min``
+            (1e-3 for VP types, 1e-5 for VE, after Song et al.).
+        t_max: where integration starts, in (t_min, T]; default ``sde.default_t_max``
+            (T, or 0.9946 for the cosine schedule whose drift blows up at T).
+        event_shape: the per-sample shape the score expects. States may then be passed
+            flattened, ``(batch, prod(event_shape))`` as torchsde needs, or as
+            ``(batch, *event_shape)``; the score always sees the latter.
+
+    The state is ``(batch, *shape)``; ``f`` and ``g`` return that shape. ``g`` does not depend
+    on the state (``additive_noise = True``), and is a zero tensor for the ODE.
+    """
+
+    noise_type: str = "diagonal"
+    sde_type: str = "ito"
+    additive_noise: bool = True
+
+    def __init__(
+        self,
+        sde: DiffusionSDE,
+        score: ScoreFn,
+        *,
+        probability_flow: bool = False,
+        lam: float | None = None,
+        t_min: float | None = None,
+        t_max: float | None = None,
+        event_shape: tuple[int, ...] | torch.Size | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(sde, DiffusionSDE):
+            raise TypeError(f"sde must be a revsde.DiffusionSDE, got {type(sde).__name__}")
+        if not callable(score):
+            raise TypeError(f"score must be callable as score(x, t), got {type(score).__name__}")
+        self.sde = sde
+        self.score_fn = score
+        if lam is None:
+            lam = 0.0 if probability_flow else 1.0
+        self.lam = check_parameter("lam", lam, low=0.0, strict=False)
+        self.probability_flow = self.lam == 0.0
+        t_max = sde.default_t_max if t_max is None else t_max
+        t_min = sde.default_t_min if t_min is None else t_min
+        self.t_max = check_parameter("t_max", t_max, low=0.0)
+        self.t_min = check_parameter("t_min", t_min, low=0.0)
+        if self.t_max > sde.T:
+            raise ValueError(f"t_max must be <= T = {sde.T}, got {t_max}")
+        if self.t_min >= self.t_max:
+            raise ValueError(f"t_min must lie in (0, t_max) = (0, {self.t_max}), got {t_min}")
+        self.s_max = self.t_max - self.t_min
+        self.event_shape = None if event_shape is None else torch.Size(event_shape)
+        self._drift_weight = 0.5 * (1.0 + self.lam**2)
+
+    def extra_repr(self) -> str:
+        return f"lam={self.lam}, t_min={self.t_min}, t_max={self.t_max}"
+
+    # ----- clocks -----
+    def forward_time(self, s: TimeLike, like: Tensor | None = None) -> Tensor:
+        """The forward time t = t_max - s of the reverse clock s in [0, t_max - t_min]."""
+        s = as_time(s, self.s_max, like=like, name="s", validate=self.sde.validate_args)
+        return self.t_max - s
+
+    def times(
+        self,
+        n: int,
+        *,
+        spacing: str = "uniform",
+        rho: float = 7.0,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """An increasing grid of ``n + 1`` reverse times s from 0 to t_max - t_min (``n`` steps).
+
+        ``spacing``: ``"uniform"`` in t; ``"quadratic"``: t = t_min + (t_max - t_min)(1 - i/n)^2,
+        fine near the data; ``"karras"``: noise levels sigma_i = (sigma_hi^(1/rho) + i/n
+        (sigma_lo^(1/rho) - sigma_hi^(1/rho)))^rho (Karras et al. 2022, eq. 5) in the process's
+        ``noise_level``, mapped back to t.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        u = torch.linspace(0.0, 1.0, n + 1, dtype=torch.float64)
+        if spacing == "uniform":
+            s = u * self.s_max
+        elif spacing == "quadratic":
+            s = self.s_max * (1.0 - (1.0 - u) ** 2)
+        elif spacing == "karras":
+            rho = check_parameter("rho", rho, low=0.0)
+            t_ends = torch.tensor([self.t_max, self.t_min], dtype=torch.float64)
+            hi, lo = (self.sde._noise_level(t_ends) ** (1.0 / rho)).tolist()
+            levels = (hi + u * (lo - hi)) ** rho
+            s = self.t_max - self.sde.time_of_noise_level(levels[1:-1])
+            s = torch.cat([s.new_zeros(1), s, s.new_full((1,), self.s_max)])
+        else:
+            raise ValueError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
+        return s.to(dtype=dtype or torch.get_default_dtype(), device=device)
+
+    # ----- shapes -----
+    def _to_event(self, y: Tensor) -> Tensor:
+        if self.event_shape is None or y.shape[1:] == self.event_shape:
+            return y
+        numel = math.prod(self.event_shape)
+        if y.dim() == 2 and y.shape[1] == numel:
+            return y.reshape(y.shape[0], *self.event_shape)
+        raise ValueError(
+            f"state of shape {tuple(y.shape)} matches neither event_shape "
+            f"{tuple(self.event_shape)} nor its flattened form (batch, {numel})"
+        )
+
+    # ----- the score at reverse time s, and the torchsde protocol -----
+    def score(self, s: TimeLike, y: Tensor) -> Tensor:
+        """grad_x log p_t(y) at the forward time t = t_max - s, in the shape of ``y``."""
+        t = self.forward_time(s, like=y)
+        x = self._to_event(y)
+        out = self.score_fn(x, t)
+        if not isinstance(out, Tensor) or out.shape != x.shape:
+            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"score returned {shape}, expected the state's shape {tuple(x.shape)}")
+        return out.reshape(y.shape)
+
+    def f(self, s: TimeLike, y: Tensor) -> Tensor:
+        """Drift in the s clock: -[f(t) y - (1 + lam^2)/2 g(t)^2 score(y, t)]."""
+        t = self.forward_time(s, like=y)
+        f_t = per_sample(self.sde._drift(t), y)
+        g2 = per_sample(self.sde._diffusion(t) ** 2, y)
+        return self._drift_weight * g2 * self.score(s, y) - f_t * y
+
+    def g(self, s: TimeLike, y: Tensor) -> Tensor:
+        """Diagonal diffusion lam g(t), broadcast to ``y``; a zero tensor for the ODE."""
+        t = self.forward_time(s, like=y)
+        if self.probability_flow:
+            return torch.zeros_like(y)
+        return (self.lam * per_sample(self.sde._diffusion(t), y)).expand_as(y)
+
+    def prior_sample(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        flatten: bool = False,
+    ) -> Tensor:
+        """``batch_size`` draws of the forward process's prior, ``(batch, *event_shape)``
+        (or flattened); needs ``event_shape``."""
+        if self.event_shape is None:
+            raise ValueError("prior_sample needs the reverse SDE's event_shape")
+        shape = (
+            (batch_size, math.prod(self.event_shape))
+            if flatten
+            else (batch_size, *self.event_shape)
+        )
+        return self.sde.prior_sample(shape, generator=generator, dtype=dtype, device=device)
