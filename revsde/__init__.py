@@ -5,6 +5,8 @@ probability-flow ODEs, a score-network adapter, closed-form targets, and the dis
 the SDEs generalize. See DESIGN §3 for the public API.
 """
 
+from solvers import sdeint
+
 from . import conversions, discrete, targets
 from .adapter import ScoreAdapter
 from .conversions import ve_to_vp, vp_to_ve
@@ -27,6 +29,7 @@ __all__ = [
     "conversions",
     "denoise",
     "discrete",
+    "sdeint",
     "targets",
     "ve_to_vp",
     "vp_to_ve",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -24,6 +25,17 @@ from ._checks import TimeLike, as_time, check_parameter, per_sample
 from .sde import DiffusionSDE
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
+
+
+class Transition(NamedTuple):
+    """x_hi = a x_lo + sqrt(b2) eps: the forward step between two grid times."""
+
+    a: Tensor
+    b2: Tensor
+    var_hi: Tensor
+    var_lo: Tensor
+    lam: float
+
 
 SPACINGS = ("uniform", "quadratic", "karras")
 
@@ -167,6 +179,19 @@ class ReverseSDE(torch.nn.Module):
         if self.probability_flow:
             return torch.zeros_like(y)
         return (self.lam * per_sample(self.sde._diffusion(t), y)).expand_as(y)
+
+    def transition(self, s0: TimeLike, s1: TimeLike, like: Tensor | None = None) -> Transition:
+        """The forward step that this reverse step undoes, for the discrete predictors.
+
+        From reverse time s0 to s1 > s0 the forward time falls from t_hi = t_max - s0 to
+        t_lo = t_max - s1, and the forward process moves x_lo to x_hi = a x_lo + b eps with
+        a = alpha(t_hi)/alpha(t_lo), b^2 = sigma(t_hi)^2 - a^2 sigma(t_lo)^2. Returns
+        ``(a, b2, sigma(t_hi)^2, sigma(t_lo)^2, lam)``.
+        """
+        t_hi, t_lo = self.forward_time(s0, like=like), self.forward_time(s1, like=like)
+        a = self.sde._alpha(t_hi) / self.sde._alpha(t_lo)
+        var_hi, var_lo = self.sde._sigma(t_hi) ** 2, self.sde._sigma(t_lo) ** 2
+        return Transition(a, (var_hi - a**2 * var_lo).clamp_min(0.0), var_hi, var_lo, self.lam)
 
     def prior_sample(
         self,

@@ -1,10 +1,37 @@
 """solvers: generic integrators for any torchsde-style SDE object (f, g, noise_type, sde_type).
 
-This package knows nothing about diffusion models and imports only torch (and torchsde for
-Brownian paths). ``SOLVERS`` maps a method name to its solver class; it is filled as the
-integrators land.
+This package knows nothing about diffusion models and imports only torch (and torchsde's
+Brownian objects, when a caller passes one). ``sdeint`` is the one entry point;
+``SOLVERS`` maps each method name to its solver class.
 """
 
-SOLVERS: dict[str, type] = {}
+from .base import Noise, Solver
+from .diffusion import Ancestral, ReverseDiffusion
+from .euler import EulerMaruyama
+from .integrate import SolveStats, sdeint
+from .milstein import Milstein, MilsteinDerivativeFree
+from .ode import RK4, Heun
+from .pc import LangevinCorrector, NullCorrector, NullPredictor, PredictorCorrector
+from .registry import SOLVERS, resolve
+from .sra import SRA1
 
-__all__ = ["SOLVERS"]
+__all__ = [
+    "RK4",
+    "SOLVERS",
+    "SRA1",
+    "Ancestral",
+    "EulerMaruyama",
+    "Heun",
+    "LangevinCorrector",
+    "Milstein",
+    "MilsteinDerivativeFree",
+    "Noise",
+    "NullCorrector",
+    "NullPredictor",
+    "PredictorCorrector",
+    "ReverseDiffusion",
+    "SolveStats",
+    "Solver",
+    "resolve",
+    "sdeint",
+]

@@ -1,0 +1,94 @@
+"""The solver contract, written once.
+
+A solver is a small object with a pure step:
+
+    state = solver.init(sde, t0, y0)
+    y1, state = solver.step(sde, t0, t1, y0, noise, state)
+
+``sde`` follows torchsde's protocol (``f(t, y)``, ``g(t, y)``, ``noise_type``, ``sde_type``).
+A step draws no randomness of its own: the integration loop hands it ``noise``, a
+:class:`Noise` holding the Brownian increment dW = W(t1) - W(t0) and, where the solver declares
+it needs them, the space-time integral U = int_{t0}^{t1} (W_s - W_{t0}) ds and extra standard
+normals (for Langevin correctors). The loop may reuse the noise buffers between steps, so a
+step must not keep references to them.
+
+Each solver class declares what the loop checks before it starts:
+
+- ``strong_order`` and ``weak_order``: the orders the tests hold it to (for SDEs whose noise
+  is not additive where that matters; see each docstring);
+- ``sde_type``: ``"ito"`` or ``"stratonovich"``;
+- ``noise_types``: the torchsde noise types it supports;
+- ``nfe_per_step``: drift (or score) evaluations per step;
+- ``needs_levy_area``: it uses ``noise.U``; ``n_extra_normals``: how many extra N(0, I) draws;
+- ``requires_additive``: only for SDEs that declare ``additive_noise = True`` (g independent
+  of the state); ``ode_only``: only for g = 0;
+- ``requires``: methods the SDE object must provide beyond f and g (e.g. ``score``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor
+
+NOISE_TYPES = ("diagonal", "scalar", "additive", "general")
+
+
+class Noise(NamedTuple):
+    """The randomness of one step from t0 to t1, and the step size h = t1 - t0 as a float
+    (computed once by the loop in float64, so that steps need no device sync)."""
+
+    h: float
+    dW: Tensor
+    """Brownian increment, N(0, h) per channel: the state's shape for diagonal noise,
+    ``(batch, m)`` otherwise."""
+    U: Tensor | None = None
+    """Space-time integral int_{t0}^{t1} (W_s - W_{t0}) ds, the shape of dW."""
+    z: Tensor | None = None
+    """``(n_extra_normals, *state_shape)`` independent standard normals."""
+
+
+def g_prod(sde: Any, t: Tensor, y: Tensor, v: Tensor) -> Tensor:
+    """The diffusion applied to a noise vector: g(t, y) v (elementwise for diagonal noise,
+    a matrix-vector product ``(batch, d, m) @ (batch, m)`` otherwise)."""
+    g = sde.g(t, y)
+    if sde.noise_type == "diagonal":
+        return g * v
+    return torch.einsum("bdm,bm->bd", g, v)
+
+
+class Solver:
+    """Base class of every integrator; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""
+    strong_order: ClassVar[float] = 0.0
+    weak_order: ClassVar[float] = 0.0
+    sde_type: ClassVar[str] = "ito"
+    noise_types: ClassVar[frozenset[str]] = frozenset(NOISE_TYPES)
+    nfe_per_step: ClassVar[int] = 1
+    needs_levy_area: ClassVar[bool] = False
+    requires_additive: ClassVar[bool] = False
+    ode_only: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def n_extra_normals(self) -> int:
+        return 0
+
+    @property
+    def nfe(self) -> int:
+        """Drift or score evaluations per step of this configured instance."""
+        return self.nfe_per_step
+
+    def init(self, sde: Any, t0: Tensor, y0: Tensor) -> Any:
+        """Set up the solver's state (history for multistep methods); ``None`` by default."""
+        return None
+
+    def step(
+        self, sde: Any, t0: Tensor, t1: Tensor, y0: Tensor, noise: Noise, state: Any
+    ) -> tuple[Tensor, Any]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

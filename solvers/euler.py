@@ -1,0 +1,28 @@
+"""Euler–Maruyama (Kloeden & Platen 1992, sec. 10.2)."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Noise, Solver
+
+
+class EulerMaruyama(Solver):
+    """Itô Euler–Maruyama: y1 = y0 + f(t0, y0) h + g(t0, y0) dW.
+
+    Strong order 0.5 (1.0 when the noise is additive), weak order 1; one drift evaluation per
+    step; every noise type. On an ODE (g = 0) it is the explicit Euler method, order 1.
+    """
+
+    name = "euler"
+    strong_order = 0.5
+    weak_order = 1.0
+    nfe_per_step = 1
+
+    def step(self, sde, t0, t1, y0, noise: Noise, state):
+        h = noise.h
+        y1 = torch.add(y0, sde.f(t0, y0), alpha=h)
+        g = sde.g(t0, y0)
+        if sde.noise_type == "diagonal":
+            return y1.addcmul_(g, noise.dW), state
+        return y1.add_(torch.einsum("bdm,bm->bd", g, noise.dW)), state

@@ -1,0 +1,124 @@
+"""Noise sources for the integration loop: what draws the Brownian increments.
+
+- :class:`RandnNoise`: plain ``torch.randn`` into buffers reused across steps (the default,
+  fastest).
+- :class:`PerSampleNoise`: one ``torch.Generator`` per sample, so that sample i's path does not
+  depend on the batch it is in.
+- :class:`BrownianNoise`: a torchsde Brownian object (``BrownianInterval``, ``BrownianPath``),
+  so that one path can be queried on nested grids for strong-convergence studies, and so that
+  results agree with ``torchsde.sdeint`` given the same object.
+
+Every source returns a :class:`~solvers.base.Noise` for a step [t0, t1]: dW ~ N(0, h), and on
+request U = int (W_s - W_t0) ds (drawn as U = h (dW/2 + H), H ~ N(0, h/12) independent of dW)
+and extra standard normals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .base import Noise
+
+
+class RandnNoise:
+    """Fresh normals each step into reused buffers; ``generator`` makes a run reproducible."""
+
+    def __init__(
+        self, shape, state_shape, *, dtype, device, levy: bool, n_extra: int, generator=None
+    ):
+        self.generator = generator
+        self._dW = torch.empty(shape, dtype=dtype, device=device)
+        self._H = torch.empty(shape, dtype=dtype, device=device) if levy else None
+        self._z = (
+            torch.empty((n_extra, *state_shape), dtype=dtype, device=device) if n_extra else None
+        )
+
+    def __call__(self, t0: Tensor, t1: Tensor, h: float) -> Noise:
+        sqrt_h = math.sqrt(h)
+        dW = self._dW.normal_(0.0, sqrt_h, generator=self.generator)
+        U = None
+        if self._H is not None:
+            H = self._H.normal_(0.0, math.sqrt(h / 12.0), generator=self.generator)
+            U = (0.5 * dW + H).mul_(h)
+        z = self._z.normal_(generator=self.generator) if self._z is not None else None
+        return Noise(h, dW, U, z)
+
+
+class PerSampleNoise:
+    """Each sample draws from its own generator: results for sample i are the same whatever
+    the batch size, as long as sample i keeps its generator."""
+
+    def __init__(
+        self,
+        generators: Sequence[torch.Generator],
+        shape,
+        state_shape,
+        *,
+        dtype,
+        device,
+        levy,
+        n_extra,
+    ):
+        if len(generators) != shape[0]:
+            raise ValueError(
+                f"generator must be one torch.Generator per sample: got {len(generators)} for a "
+                f"batch of {shape[0]}"
+            )
+        self.generators = list(generators)
+        self.shape, self.state_shape = tuple(shape), tuple(state_shape)
+        self.dtype, self.device, self.levy, self.n_extra = dtype, device, levy, n_extra
+
+    def _draw(self, per_sample_shape):
+        # draw on the generator's device, then move: a CPU generator cannot fill a CUDA tensor
+        return torch.stack(
+            [
+                torch.randn(per_sample_shape, generator=g, dtype=self.dtype, device=g.device)
+                for g in self.generators
+            ]
+        ).to(self.device)
+
+    def __call__(self, t0: Tensor, t1: Tensor, h: float) -> Noise:
+        dW = self._draw(self.shape[1:]).mul_(math.sqrt(h))
+        U = None
+        if self.levy:
+            H = self._draw(self.shape[1:]).mul_(math.sqrt(h / 12.0))
+            U = (0.5 * dW + H).mul_(h)
+        z = None
+        if self.n_extra:
+            z = self._draw((self.n_extra, *self.state_shape[1:])).transpose(0, 1).contiguous()
+        return Noise(h, dW, U, z)
+
+
+class BrownianNoise:
+    """Increments read off a torchsde Brownian object ``bm(t0, t1)``; U where the object
+    carries space-time Lévy area. Extra normals (correctors) come from ``generator``."""
+
+    def __init__(self, bm, shape, state_shape, *, dtype, device, levy, n_extra, generator=None):
+        if tuple(bm.shape) != tuple(shape):
+            raise ValueError(f"bm must have shape {tuple(shape)}, got {tuple(bm.shape)}")
+        if bm.dtype != dtype or torch.device(bm.device) != torch.device(device):
+            raise ValueError(
+                f"bm must have the state's dtype and device ({dtype}, {device}), "
+                f"got ({bm.dtype}, {bm.device})"
+            )
+        if levy and getattr(bm, "levy_area_approximation", "none") == "none":
+            raise ValueError(
+                "this method needs space-time Lévy area: create the Brownian object with "
+                'levy_area_approximation="space-time"'
+            )
+        self.bm, self.levy, self.generator = bm, levy, generator
+        self._z = (
+            torch.empty((n_extra, *state_shape), dtype=dtype, device=device) if n_extra else None
+        )
+
+    def __call__(self, t0: Tensor, t1: Tensor, h: float) -> Noise:
+        if self.levy:
+            dW, U = self.bm(t0, t1, return_U=True)
+        else:
+            dW, U = self.bm(t0, t1), None
+        z = self._z.normal_(generator=self.generator) if self._z is not None else None
+        return Noise(h, dW, U, z)
