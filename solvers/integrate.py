@@ -135,7 +135,8 @@ def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:
             f"method {method_name!r} integrates {solver.sde_type} SDEs; "
             f"the SDE's sde_type is {sde.sde_type!r}"
         )
-    if solver.requires_additive and not getattr(sde, "additive_noise", False):
+    additive = sde.noise_type == "additive" or getattr(sde, "additive_noise", False)
+    if solver.requires_additive and not additive:
         raise ValueError(
             f"method {method_name!r} needs additive noise: the SDE must declare "
             "additive_noise = True (its g must not depend on the state)"

@@ -137,20 +137,28 @@ def test_generator_makes_runs_reproducible():
     torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("sde", [GeneralNoise(), ScalarNoise()], ids=["general", "scalar"])
+def _additive():
+    sde = GeneralNoise()
+    sde.noise_type = "additive"
+    return sde
+
+
+@pytest.mark.parametrize(
+    "sde", [GeneralNoise(), _additive(), ScalarNoise()], ids=["general", "additive", "scalar"]
+)
 def test_other_noise_types(sde):
     y0 = torch.ones(4, 3, dtype=D64)
+    ran = []
     for method in sorted(SOLVERS):
         solver = solvers.resolve(method)
-        if (
-            sde.noise_type not in solver.noise_types
-            or solver.requires
-            or solver.ode_only
-            or solver.requires_additive
-        ):
+        if sde.noise_type not in solver.noise_types or solver.requires or solver.ode_only:
+            continue
+        if solver.requires_additive and sde.noise_type != "additive":
             continue
         ys = solvers.sdeint(sde, y0, [0.0, 0.5, 1.0], method=method, dt=0.01)
         assert ys.shape == (3, 4, 3) and bool(torch.isfinite(ys).all())
+        ran.append(method)
+    assert "euler" in ran and ("sra1" in ran) == (sde.noise_type == "additive")
 
 
 def test_milstein_skips_its_term_for_additive_noise():
