@@ -92,3 +92,25 @@ class ScalarNoise(torch.nn.Module):
 
     def g(self, t, y):
         return (0.5 * y).unsqueeze(-1)
+
+
+def gaussian_probability_flow(sde, t_min=0.05, n_paths=64, seed=4):
+    """The probability-flow ODE of N(mu, diag c) data and its exact end points.
+
+    (x_t - alpha_t mu) / sqrt(alpha_t^2 c + sigma_t^2) is constant along every path (DESIGN
+    §4), so from x_T the exact x_{t_min} is known. Returns ``(rode, x_T, exact)``."""
+    from revsde.targets import Gaussian
+
+    d64 = torch.float64
+    mu, c = torch.tensor([1.0, -0.5], dtype=d64), torch.tensor([0.3, 2.0], dtype=d64)
+    target = Gaussian(mu, torch.diag(c))
+    rode = sde.reverse(target.score(sde), probability_flow=True, t_min=t_min)
+
+    def scale(t):
+        t = torch.tensor(t, dtype=d64)
+        return sde.alpha(t), (sde.alpha(t) ** 2 * c + sde.sigma(t) ** 2).sqrt()
+
+    gen = torch.Generator().manual_seed(seed)
+    x_T = target.marginal(sde, rode.t_max).sample(n_paths, generator=gen)
+    (a_T, s_T), (a_0, s_0) = scale(rode.t_max), scale(rode.t_min)
+    return rode, x_T, a_0 * mu + s_0 * (x_T - a_T * mu) / s_T

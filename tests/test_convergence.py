@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchsde
 from conftest import assert_cov, assert_mean, log_log_slope
-from problems import GBM, AdditiveTimeDependent
+from problems import GBM, AdditiveTimeDependent, gaussian_probability_flow
 from test_targets import mixture_2d
 
 import revsde
@@ -152,17 +152,7 @@ def test_ode_methods_on_the_exact_probability_flow(kind, method, order, ns):
     """(x_t - alpha mu) / sqrt(alpha^2 c + sigma^2) is constant on every probability-flow path
     of N(mu, diag c) data (DESIGN §4): the pathwise error falls at each method's order."""
     sde = revsde.VPSDE() if kind == "vp" else revsde.VESDE(0.01, 10.0)
-    mu, c = torch.tensor([1.0, -0.5], dtype=D64), torch.tensor([0.3, 2.0], dtype=D64)
-    target = Gaussian(mu, torch.diag(c))
-    rode = sde.reverse(target.score(sde), probability_flow=True, t_min=0.05)
-
-    def scale(t):
-        t = torch.tensor(t, dtype=D64)
-        return sde.alpha(t), (sde.alpha(t) ** 2 * c + sde.sigma(t) ** 2).sqrt()
-
-    x_T = target.marginal(sde, rode.t_max).sample(64, generator=torch.Generator().manual_seed(4))
-    (a_T, s_T), (a_0, s_0) = scale(rode.t_max), scale(rode.t_min)
-    exact = a_0 * mu + s_0 * (x_T - a_T * mu) / s_T
+    rode, x_T, exact = gaussian_probability_flow(sde)
     errs = [
         float(
             (

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torchsde
 from conftest import PROCESSES, assert_cov, assert_mean, log_log_slope
+from problems import gaussian_probability_flow
 from scipy import stats
 from test_targets import mixture_2d
 
@@ -96,18 +97,7 @@ def test_a_wrong_reverse_drift_is_caught():
 def test_probability_flow_matches_its_exact_solution_at_order_one(kind):
     """For N(mu, diag c) data, (x_t - alpha_t mu) / sqrt(alpha_t^2 c + sigma_t^2) is constant along
     every ODE path (DESIGN §4). torchsde's Euler error against it falls at order 1 in dt."""
-    sde = PROCESSES[kind]()
-    mu, c = torch.tensor([1.0, -0.5], dtype=D64), torch.tensor([0.3, 2.0], dtype=D64)
-    target = Gaussian(mu, torch.diag(c))
-    rode = sde.reverse(target.score(sde), probability_flow=True, t_min=0.05)
-
-    def scale(t):
-        t = torch.tensor(t, dtype=D64)
-        return sde.alpha(t), (sde.alpha(t) ** 2 * c + sde.sigma(t) ** 2).sqrt()
-
-    x_T = target.marginal(sde, rode.t_max).sample(64, generator=torch.Generator().manual_seed(4))
-    (a_T, s_T), (a_0, s_0) = scale(rode.t_max), scale(rode.t_min)
-    exact = a_0 * mu + s_0 * (x_T - a_T * mu) / s_T
+    rode, x_T, exact = gaussian_probability_flow(PROCESSES[kind]())
     steps = [25, 50, 100, 200, 400]
     errors = [float((integrate(rode, x_T, n) - exact).abs().max()) for n in steps]
     slope = log_log_slope([1 / n for n in steps], errors)
