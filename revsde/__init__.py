@@ -13,6 +13,7 @@ from .conversions import ve_to_vp, vp_to_ve
 from .denoise import denoise
 from .processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
 from .reverse import ReverseSDE
+from .sample import sample
 from .sde import DiffusionSDE
 
 __version__ = "0.1.0.dev0"
@@ -29,6 +30,7 @@ __all__ = [
     "conversions",
     "denoise",
     "discrete",
+    "sample",
     "sdeint",
     "targets",
     "ve_to_vp",

@@ -1,0 +1,64 @@
+"""``revsde compare`` end to end on a tiny setting."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from revsde.cli import main
+from revsde.metrics import gaussian_w2, sliced_w2
+
+
+def test_compare_writes_its_files_and_the_error_falls_with_steps(tmp_path, capsys):
+    argv = ["compare", "--samples", "3000", "--steps", "2,8,32", "--methods", "euler,heun"]
+    assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "noise floor" in out
+    for name in ("compare.json", "compare.csv", "compare.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    study = json.loads((tmp_path / "compare.json").read_text())
+    with (tmp_path / "compare.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(study["runs"]) == 6
+    assert all(
+        math.isfinite(float(r[k])) for r in rows for k in ("sliced_w2", "moment_w2", "seconds")
+    )
+    euler = [r for r in study["runs"] if r["method"] == "euler"]
+    assert [r["nfe"] for r in euler] == [2, 8, 32]
+    assert euler[0]["moment_w2"] > euler[-1]["moment_w2"]
+    assert euler[0]["sliced_w2"] > 2 * study["noise_floor_sliced_w2"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "--methods", "bogus"], "valid methods are"),
+        (["compare", "--steps", "10,-5"], "positive integer"),
+        (["compare", "--steps", "a"], "comma-separated"),
+        (["compare", "--target", "moons"], "invalid choice"),
+        (["compare", "--sde", "bridge"], "invalid choice"),
+        (["compare", "--samples", "1"], ">= 2"),
+        ([], "command"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_metrics():
+    import torch
+
+    eye = torch.eye(2, dtype=torch.float64)
+    zero = torch.zeros(2, dtype=torch.float64)
+    # W2 between N(0, I) and N(m, 4 I) is sqrt(|m|^2 + 2 (2 - 1)^2)
+    m = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    assert gaussian_w2(zero, eye, m, 4 * eye) == pytest.approx(math.sqrt(25 + 2), rel=1e-12)
+    x = torch.randn(500, 2, dtype=torch.float64)
+    assert sliced_w2(x, x) == 0.0
+    assert sliced_w2(x, x + torch.tensor([1.0, 0.0], dtype=torch.float64)) > 0.3
