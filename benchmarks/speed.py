@@ -21,23 +21,7 @@ import torch
 import torchsde
 
 import solvers
-
-
-class OU(torch.nn.Module):
-    """dy = theta (mu - y) dt + sigma dW, diagonal noise."""
-
-    noise_type, sde_type = "diagonal", "ito"
-    additive_noise = True
-
-    def __init__(self, theta=1.0, mu=0.5, sigma=0.3):
-        super().__init__()
-        self.theta, self.mu, self.sigma = theta, mu, sigma
-
-    def f(self, t, y):
-        return self.theta * (self.mu - y)
-
-    def g(self, t, y):
-        return torch.full_like(y, self.sigma)
+from solvers.problems import OU
 
 
 def minimal_loop(sde, y0, n_steps, T=1.0):
