@@ -2,7 +2,7 @@
 
 Forward processes (VE, VP, sub-VP, cosine) with exact coefficients, their reverse-time SDEs and
 probability-flow ODEs, a score-network adapter, closed-form targets, and the discrete chains
-the SDEs generalize. See DESIGN §3 for the public API.
+the SDEs generalize. The docs site (docs/) describes the API.
 """
 
 from solvers import sdeint

@@ -35,6 +35,13 @@ def check_parameter(
     return value
 
 
+def check_int(name: str, value: object, *, low: int) -> int:
+    """Return ``value`` after checking that it is an integer (not a bool) >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
 def check_finite(name: str, x: Tensor) -> Tensor:
     """Raise ``ValueError`` naming ``name`` if ``x`` is not a tensor or holds NaN or inf."""
     if not isinstance(x, Tensor):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, per_sample
+from ._checks import TimeLike, check_int, per_sample
 from .sde import DiffusionSDE
 
 
@@ -106,12 +106,7 @@ class ScoreAdapter(torch.nn.Module):
             raise ValueError(f"prediction must be one of {sorted(PREDICTIONS)}, got {prediction!r}")
         if time_input not in TIME_INPUTS:
             raise ValueError(f"time_input must be one of {sorted(TIME_INPUTS)}, got {time_input!r}")
-        if (
-            isinstance(num_timesteps, bool)
-            or not isinstance(num_timesteps, int)
-            or num_timesteps < 2
-        ):
-            raise ValueError(f"num_timesteps must be an integer >= 2, got {num_timesteps!r}")
+        check_int("num_timesteps", num_timesteps, low=2)
         self.model = model
         self.sde = sde
         self.prediction = prediction
@@ -132,10 +127,7 @@ class ScoreAdapter(torch.nn.Module):
     def forward(self, x: Tensor, t: TimeLike, **extra: object) -> Tensor:
         """grad_x log p_t(x), converted from the network's prediction."""
         t = self.sde._time(t, like=x)
-        if t.dim() == 1 and t.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"per-sample t has length {t.shape[0]} but the batch size is {x.shape[0]}"
-            )
+        per_sample(t, x)  # a per-sample t must match the batch before the model runs
         out = _unwrap(self.model(x, self.model_time(t, x.shape[0], x), **extra))
         if out.shape != x.shape:
             raise ValueError(

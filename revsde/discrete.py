@@ -12,13 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._checks import check_int
 from .processes import VESDE, VPSDE
-
-
-def _check_steps(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
-    return n
 
 
 def ddpm_betas(sde: VPSDE, n: int, *, dtype: torch.dtype | None = None) -> Tensor:
@@ -29,7 +24,7 @@ def ddpm_betas(sde: VPSDE, n: int, *, dtype: torch.dtype | None = None) -> Tenso
     """
     if not isinstance(sde, VPSDE):
         raise TypeError(f"sde must be a VPSDE, got {type(sde).__name__}")
-    n = _check_steps(n)
+    n = check_int("n", n, low=2)
     return torch.linspace(sde.beta_min / n, sde.beta_max / n, n, dtype=dtype)
 
 
@@ -45,7 +40,7 @@ def smld_sigmas(sde: VESDE, n: int, *, dtype: torch.dtype | None = None) -> Tens
     sigma_min to sigma_max (the forward order; samplers walk it backwards)."""
     if not isinstance(sde, VESDE):
         raise TypeError(f"sde must be a VESDE, got {type(sde).__name__}")
-    n = _check_steps(n)
+    n = check_int("n", n, low=2)
     return sde.noise_level(torch.linspace(0.0, 1.0, n, dtype=dtype))
 
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, as_time, check_parameter, per_sample
+from ._checks import TimeLike, as_time, check_int, check_parameter, per_sample
 from .sde import DiffusionSDE
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
@@ -125,8 +125,7 @@ class ReverseSDE(torch.nn.Module):
         (sigma_lo^(1/rho) - sigma_hi^(1/rho)))^rho (Karras et al. 2022, eq. 5) in the process's
         ``noise_level``, mapped back to t.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = check_int("n", n, low=1)
         u = torch.linspace(0.0, 1.0, n + 1, dtype=torch.float64)
         if spacing == "uniform":
             s = u * self.s_max

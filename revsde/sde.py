@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ._checks import TimeLike, as_time, check_finite, per_sample
+
+if TYPE_CHECKING:
+    from .reverse import ReverseSDE
 
 
 class DiffusionSDE(torch.nn.Module, abc.ABC):
@@ -182,7 +187,12 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
         z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
         return self.prior_std * z
 
-    def reverse(self, score, probability_flow: bool = False, **kwargs):
+    def reverse(
+        self,
+        score: Callable[[Tensor, Tensor], Tensor],
+        probability_flow: bool = False,
+        **kwargs: Any,
+    ) -> ReverseSDE:
         """The reverse-time SDE of this process with score ``score(x, t)``, or with
         ``probability_flow=True`` the probability-flow ODE; keyword arguments (``lam``,
         ``t_min``, ``t_max``, ``event_shape``) go to :class:`revsde.ReverseSDE`."""

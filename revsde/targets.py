@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, check_finite, per_sample
+from ._checks import TimeLike, check_finite, check_int, per_sample
 from .sde import DiffusionSDE
 
 ArrayLike = Tensor | Sequence
@@ -103,8 +103,7 @@ class GaussianMixture:
     # ----- sampling and density -----
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` samples, shape ``(n, d)``."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        n = check_int("n", n, low=0)
         idx = torch.multinomial(self.weights.double(), n, replacement=True, generator=generator)
         z = torch.randn((n, self.dim), generator=generator, dtype=torch.float64)
         scale = self._evecs * self._evals.sqrt().unsqueeze(-2)  # U diag(sqrt(lambda))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Noise, Solver
+from .base import Noise, Solver, g_prod
 
 
 class EulerMaruyama(Solver):
@@ -22,7 +22,6 @@ class EulerMaruyama(Solver):
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         h = noise.h
         y1 = torch.add(y0, sde.f(t0, y0), alpha=h)
-        g = sde.g(t0, y0)
-        if sde.noise_type == "diagonal":
-            return y1.addcmul_(g, noise.dW), state
-        return y1.add_(torch.einsum("bdm,bm->bd", g, noise.dW)), state
+        if sde.noise_type == "diagonal":  # in place: no temporary for g dW
+            return y1.addcmul_(sde.g(t0, y0), noise.dW), state
+        return y1.add_(g_prod(sde, t0, y0, noise.dW)), state

@@ -33,9 +33,8 @@ class _Counted:
     """Forwards the torchsde protocol to ``sde`` and counts the calls; checks the first
     drift's shape."""
 
-    def __init__(self, sde: Any, state_shape: torch.Size) -> None:
+    def __init__(self, sde: Any) -> None:
         self._sde = sde
-        self._shape = state_shape
         self.noise_type = sde.noise_type
         self.sde_type = sde.sde_type
         self.additive_noise = getattr(sde, "additive_noise", False)
@@ -209,7 +208,7 @@ def sdeint(
     tl = list(torch.tensor(grid, dtype=y0.dtype, device=y0.device).unbind())
     hs = [b - a for a, b in itertools.pairwise(grid)]
 
-    counted = _Counted(sde, y0.shape)
+    counted = _Counted(sde)
     if solver.ode_only and bool(sde.g(tl[0], y0).any()):
         raise ValueError(
             f"method {method_name!r} is for ODEs, but the SDE's diffusion g is not zero"

@@ -85,12 +85,26 @@ class GeneralNoise(torch.nn.Module):
 
 
 class ScalarNoise(torch.nn.Module):
-    """dy = -y dt + 0.5 y dW with one Brownian motion for all d components."""
+    """Linear scalar-noise SDE dy = mu y dt + B y dW in R^2, one Brownian motion W, with
+    B = [[a, -b], [b, a]] (not symmetric, and commuting with mu I), so that
+    y_t = expm((mu I - B^2/2) t + B W_t) y_0. Milstein's term is (g . grad) g = B^2 y, which
+    a transposed Jacobian (B^T B y) would get wrong."""
 
     noise_type, sde_type = "scalar", "ito"
 
+    def __init__(self, mu=0.1, a=0.3, b=0.4):
+        super().__init__()
+        self.mu = mu
+        self.B = torch.tensor([[a, -b], [b, a]], dtype=torch.float64)
+
     def f(self, t, y):
-        return -y
+        return self.mu * y
 
     def g(self, t, y):
-        return (0.5 * y).unsqueeze(-1)
+        return (y @ self.B.to(y).T).unsqueeze(-1)
+
+    def exact(self, y0, t, W):
+        B = self.B.to(y0)
+        A = self.mu * torch.eye(2, dtype=y0.dtype) - 0.5 * B @ B
+        gen = A * t + B * W.reshape(-1, 1, 1)  # W: (batch, 1)
+        return torch.einsum("bij,bj->bi", torch.linalg.matrix_exp(gen), y0)

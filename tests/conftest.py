@@ -87,3 +87,20 @@ def standard_normal_pvalue(z: torch.Tensor) -> float:
 def log_log_slope(h, err) -> float:
     """Least-squares slope of log(err) against log(h)."""
     return float(np.polyfit(np.log(np.asarray(h)), np.log(np.asarray(err)), 1)[0])
+
+
+def projection_ks_pvalue(samples, law, direction) -> float:
+    """KS p-value of samples projected on ``direction`` against the mixture's exact 1-D law."""
+    a = torch.as_tensor(direction, dtype=torch.float64)
+    sd = torch.einsum("i,kij,j->k", a, law.covs, a).sqrt()
+    mu, w = law.means @ a, law.weights
+
+    from scipy import stats
+
+    def cdf(y):
+        return sum(
+            float(wk) * stats.norm.cdf(y, float(m), float(s))
+            for wk, m, s in zip(w, mu, sd, strict=True)
+        )
+
+    return float(stats.kstest((samples @ a).numpy(), cdf).pvalue)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchsde
 from conftest import assert_cov, assert_mean, log_log_slope
-from problems import GBM, AdditiveTimeDependent, gaussian_probability_flow
+from problems import GBM, AdditiveTimeDependent, ScalarNoise, gaussian_probability_flow
 from test_targets import mixture_2d
 
 import revsde
@@ -30,9 +30,9 @@ def _bm(shape, seed, levy):
     )
 
 
-def strong_errors(sde, method, ns, y0, reference, levy):
+def strong_errors(sde, method, ns, y0, reference, levy, noise_shape=None):
     """Mean |y_N - reference| at t = 1 on grids of n steps, all on one Brownian path."""
-    bm = _bm(y0.shape, 0, levy)
+    bm = _bm(noise_shape or y0.shape, 0, levy)
     ref = reference(bm)
     errs = []
     for n in ns:
@@ -51,6 +51,10 @@ STRONG_CASES = {
     ("gbm", "euler"): 0.5,
     ("gbm", "milstein"): 1.0,
     ("gbm", "milstein_df"): 1.0,
+    # scalar noise: Milstein's (g . grad) g is a Jacobian-vector product, Euler's g dW a matvec
+    ("scalar_gbm", "euler"): 0.5,
+    ("scalar_gbm", "milstein"): 1.0,
+    ("scalar_gbm", "milstein_df"): 1.0,
     ("additive", "euler"): 1.0,
     ("additive", "milstein"): 1.0,
     ("additive", "sra1"): 2.0,
@@ -59,17 +63,21 @@ STRONG_CASES = {
 
 @pytest.mark.parametrize(("problem", "method"), sorted(STRONG_CASES))
 def test_strong_order_on_analytic_problems(problem, method):
+    y0, noise_shape = torch.full((1000, 1), 0.5, dtype=D64), None
     if problem == "gbm":
         sde, ns = GBM(mu=0.1, sigma=0.5), [32, 64, 128, 256, 512, 1024]
+    elif problem == "scalar_gbm":
+        sde, ns = ScalarNoise(), [32, 64, 128, 256, 512, 1024]
+        y0 = torch.tensor([0.5, 1.0], dtype=D64).expand(1000, 2).clone()
+        noise_shape = (1000, 1)
     else:
         sde, ns = AdditiveTimeDependent(), [16, 32, 64, 128, 256]
-    y0 = torch.full((1000, 1), 0.5, dtype=D64)
     solver = solvers.resolve(method)
 
     def exact(bm):
         return sde.exact(y0, 1.0, bm(0.0, 1.0))
 
-    slope, errs = strong_errors(sde, method, ns, y0, exact, solver.needs_levy_area)
+    slope, errs = strong_errors(sde, method, ns, y0, exact, solver.needs_levy_area, noise_shape)
     assert abs(slope - STRONG_CASES[problem, method]) < BAND, (slope, errs)
     assert slope > solver.strong_order - BAND  # never below its own claim
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torchsde
-from conftest import PROCESSES, assert_cov, assert_mean, log_log_slope
+from conftest import PROCESSES, assert_cov, assert_mean, log_log_slope, projection_ks_pvalue
 from problems import gaussian_probability_flow
-from scipy import stats
 from test_targets import mixture_2d
 
 import revsde
@@ -35,21 +34,6 @@ def integrate(rsde, x_start, n_steps, seed=0):
     # ~1e-16, on which its BrownianInterval recurses without end.
     dt = rsde.s_max / n_steps * (1 + 1e-10)
     return torchsde.sdeint(rsde, x_start, ts, method="euler", dt=dt, bm=bm)[-1]
-
-
-def projection_ks_pvalue(samples, law, direction) -> float:
-    """KS p-value of samples projected on ``direction`` against the mixture's exact 1-D law."""
-    a = torch.as_tensor(direction, dtype=D64)
-    sd = torch.einsum("i,kij,j->k", a, law.covs, a).sqrt()
-    mu, w = law.means @ a, law.weights
-
-    def cdf(y):
-        return sum(
-            float(wk) * stats.norm.cdf(y, float(m), float(s))
-            for wk, m, s in zip(w, mu, sd, strict=True)
-        )
-
-    return float(stats.kstest((samples @ a).numpy(), cdf).pvalue)
 
 
 @pytest.mark.parametrize("target_name", sorted(TARGETS))

@@ -138,16 +138,18 @@ def test_generator_makes_runs_reproducible():
 
 
 def _additive():
-    sde = GeneralNoise()
+    sde = GeneralNoise(d=2, m=3)
     sde.noise_type = "additive"
     return sde
 
 
 @pytest.mark.parametrize(
-    "sde", [GeneralNoise(), _additive(), ScalarNoise()], ids=["general", "additive", "scalar"]
+    "sde",
+    [GeneralNoise(d=2, m=3), _additive(), ScalarNoise()],
+    ids=["general", "additive", "scalar"],
 )
 def test_other_noise_types(sde):
-    y0 = torch.ones(4, 3, dtype=D64)
+    y0 = torch.ones(4, 2, dtype=D64)
     ran = []
     for method in sorted(SOLVERS):
         solver = solvers.resolve(method)
@@ -156,7 +158,7 @@ def test_other_noise_types(sde):
         if solver.requires_additive and sde.noise_type != "additive":
             continue
         ys = solvers.sdeint(sde, y0, [0.0, 0.5, 1.0], method=method, dt=0.01)
-        assert ys.shape == (3, 4, 3) and bool(torch.isfinite(ys).all())
+        assert ys.shape == (3, 4, 2) and bool(torch.isfinite(ys).all())
         ran.append(method)
     assert "euler" in ran and ("sra1" in ran) == (sde.noise_type == "additive")
 

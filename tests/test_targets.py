@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import assert_cov, assert_mean
+from conftest import assert_cov, assert_mean, projection_ks_pvalue
 from scipy import stats
 from scipy.special import logsumexp
 
@@ -87,15 +87,7 @@ def test_sample_law_along_a_projection():
     """KS test of the mixture along a fixed direction against its exact 1-D mixture law."""
     target = mixture_2d()
     x = target.sample(20_000, generator=torch.Generator().manual_seed(5))
-    a = torch.tensor([0.6, -0.8], dtype=D64)
-    w = target.weights.numpy()
-    mu = (target.means @ a).numpy()
-    sd = torch.einsum("i,kij,j->k", a, target.covs, a).sqrt().numpy()
-
-    def cdf(y):
-        return sum(wk * stats.norm.cdf(y, m, s) for wk, m, s in zip(w, mu, sd, strict=True))
-
-    assert stats.kstest((x @ a).numpy(), cdf).pvalue > 1e-3
+    assert projection_ks_pvalue(x, target, [0.6, -0.8]) > 1e-3
 
 
 @pytest.mark.parametrize("t", [0.1, 0.5])
