@@ -7,12 +7,43 @@ image-shaped broadcast.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
 TimeLike = float | int | Tensor
+
+# Inside a solve, the loop has checked the time range once (``trusted_calls``): per-call checks
+# would cost a host sync each and break torch.compile graphs, so they are skipped there.
+_TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("revsde_trusted", default=False)
+
+
+@contextlib.contextmanager
+def trusted_calls() -> Iterator[None]:
+    """Skip per-call argument checks in this context (this thread or task only)."""
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def checking(validate_args: bool) -> bool:
+    """Whether a call should check its arguments: asked for, outside a checked solve, and not
+    while torch.compile traces (the checks read tensor values on the host)."""
+    return validate_args and not torch.compiler.is_compiling() and not _TRUSTED.get()
+
+
+def coefficient_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The precision of times and coefficients for a state of ``dtype``: float64 for float64,
+    else float32 (a float16 sigma overflows, a bfloat16 time grid cannot resolve the last
+    steps). Updates are cast back to the state's dtype."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
 
 # Times a hair outside [0, T] come from floating-point grid arithmetic (s = T - t and back);
 # they are clamped, anything further out is an error.
@@ -42,8 +73,11 @@ def check_int(name: str, value: object, *, low: int) -> int:
     return value
 
 
-def check_finite(name: str, x: Tensor) -> Tensor:
-    """Raise ``ValueError`` naming ``name`` if ``x`` is not a tensor or holds NaN or inf."""
+def check_finite(name: str, x: Tensor, validate: bool = True) -> Tensor:
+    """Raise ``ValueError`` naming ``name`` if ``x`` is not a tensor or holds NaN or inf
+    (skipped where ``checking(validate)`` is false)."""
+    if not checking(validate):
+        return x
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not bool(torch.isfinite(x).all()):
@@ -59,24 +93,28 @@ def as_time(
     name: str = "t",
     validate: bool = True,
 ) -> Tensor:
-    """Convert a time to a 0-d or 1-d floating tensor on ``like``'s device and dtype.
+    """Convert a time to a 0-d or 1-d floating tensor on ``like``'s device, in the coefficient
+    precision of ``like``'s dtype (float64 for float64, else float32; see
+    ``coefficient_dtype``).
 
     ``t`` may be a Python number, a 0-d tensor or a per-sample ``(batch,)`` tensor. With
-    ``validate``, non-finite times and times outside ``[0, T]`` raise ``ValueError``.
+    ``validate``, non-finite times and times outside ``[0, T]`` raise ``ValueError`` (skipped
+    inside a checked solve and under torch.compile; see ``checking``).
     """
-    if isinstance(t, bool) or not isinstance(t, (int, float, Tensor)):
+    validate = checking(validate)
+    if validate and (isinstance(t, bool) or not isinstance(t, (int, float, Tensor))):
         raise TypeError(f"{name} must be a float or a tensor, got {type(t).__name__}")
     if like is not None:
         dtype, device = like.dtype, like.device
-        if not dtype.is_floating_point:
+        if validate and not dtype.is_floating_point:
             raise TypeError(f"the state must be a floating-point tensor, got dtype {dtype}")
     elif isinstance(t, Tensor) and t.dtype.is_floating_point:
         dtype, device = t.dtype, t.device
     else:
         dtype = torch.get_default_dtype()
         device = t.device if isinstance(t, Tensor) else torch.device("cpu")
-    t = torch.as_tensor(t, dtype=dtype, device=device)
-    if t.dim() > 1:
+    t = torch.as_tensor(t, dtype=coefficient_dtype(dtype), device=device)
+    if validate and t.dim() > 1:
         raise ValueError(
             f"{name} must be a scalar or a 1-d per-sample tensor, got shape {tuple(t.shape)}"
         )
@@ -89,6 +127,13 @@ def as_time(
             raise ValueError(f"{name} must lie in [0, T] = [0, {T}], got values in [{lo}, {hi}]")
         t = t.clamp(0.0, T)
     return t
+
+
+def check_time_range(name: str, t0: float, t1: float, low: float, high: float) -> None:
+    """Raise ``ValueError`` unless ``low <= t0 <= t1 <= high`` (up to rounding slack)."""
+    slack = _TIME_SLACK * max(high, 1.0)
+    if t0 < low - slack or t1 > high + slack:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got values in [{t0}, {t1}]")
 
 
 def per_sample(coef: Tensor, x: Tensor, *, name: str = "t") -> Tensor:

@@ -1,13 +1,6 @@
 """Plugging a trained network into the reverse SDE: whatever it predicts, a score comes out.
 
-With x_t = alpha x_0 + sigma eps (DESIGN §4), grad_x log p(x_t | x_0) = -eps / sigma, so
-
-    score:  s = model output
-    eps:    s = -eps_hat / sigma
-    x0:     s = (alpha x0_hat - x) / sigma^2
-    v:      v = alpha eps - sigma x_0 (Salimans & Ho 2022), so eps_hat = (sigma x + alpha v_hat)
-            / (alpha^2 + sigma^2); for VP processes alpha^2 + sigma^2 = 1 and eps_hat = sigma x
-            + alpha v_hat.
+The conversions themselves (score, eps, x0, v) live in ``revsde.predictions``.
 """
 
 from __future__ import annotations
@@ -17,33 +10,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, check_int, per_sample
+from ._checks import TimeLike, check_int, checking, per_sample
+from .predictions import TO_SCORE
 from .sde import DiffusionSDE
 
 
-def _from_score(out: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
-    return out
-
-
-def _from_eps(out: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
-    return -out / sigma
-
-
-def _from_x0(out: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
-    return (alpha * out - x) / sigma**2
-
-
-def _from_v(out: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
-    eps = (sigma * x + alpha * out) / (alpha**2 + sigma**2)
-    return -eps / sigma
-
-
-PREDICTIONS: dict[str, Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]] = {
-    "score": _from_score,
-    "eps": _from_eps,
-    "x0": _from_x0,
-    "v": _from_v,
-}
+PREDICTIONS = TO_SCORE
 
 # What the network is told about the time, from the forward time t (a (batch,) tensor).
 TIME_INPUTS: dict[str, Callable[[DiffusionSDE, Tensor, int], Tensor]] = {
@@ -133,6 +105,12 @@ class ScoreAdapter(torch.nn.Module):
             raise ValueError(
                 f"model output has shape {tuple(out.shape)}, expected the input's {tuple(x.shape)}"
             )
+        sigma_t = self.sde._sigma(t)
+        if checking(self.sde.validate_args) and bool((sigma_t <= 0).any()):
+            raise ValueError(
+                "t must be > 0: the score is undefined where sigma(t) = 0 (no noise), and the "
+                f"process has sigma(t) = 0 at t = {float(t.min())}"
+            )
         alpha = per_sample(self.sde._alpha(t), x)
-        sigma = per_sample(self.sde._sigma(t), x)
-        return self._convert(out, x, alpha, sigma)
+        sigma = per_sample(sigma_t, x)
+        return self._convert(out, x, alpha, sigma).to(x.dtype)

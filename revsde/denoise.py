@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import Tensor
 
 from ._checks import TimeLike, per_sample
+from .predictions import x0_from_score
 from .sde import DiffusionSDE
 
 
@@ -17,4 +18,5 @@ def denoise(
     (Efron 2011), the usual last step of a sampler."""
     t = sde._time(t, like=x)
     s = score(x, t)
-    return (x + per_sample(sde._sigma(t) ** 2, x) * s) / per_sample(sde._alpha(t), x)
+    alpha, sigma = per_sample(sde._alpha(t), x), per_sample(sde._sigma(t), x)
+    return x0_from_score(s, x, alpha, sigma).to(x.dtype)

@@ -177,6 +177,7 @@ class CosineVPSDE(_BetaSchedule):
     """
 
     default_t_max = 0.9946
+    drift_diverges_at_T = True
 
     def __init__(self, s: float = 0.008, *, validate_args: bool = True) -> None:
         super().__init__(validate_args=validate_args)

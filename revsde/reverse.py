@@ -14,17 +14,28 @@ the clock s = t_max - t in [0, t_max - t_min], where
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, as_time, check_int, check_parameter, per_sample
+from ._checks import (
+    TimeLike,
+    as_time,
+    check_int,
+    check_parameter,
+    check_time_range,
+    per_sample,
+    trusted_calls,
+)
+from .predictions import score_from_x0, x0_from_score
 from .sde import DiffusionSDE
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
+DenoisedTransform = Callable[[Tensor], Tensor]
 
 
 class Transition(NamedTuple):
@@ -57,9 +68,15 @@ class ReverseSDE(torch.nn.Module):
         event_shape: the per-sample shape the score expects. States may then be passed
             flattened, ``(batch, prod(event_shape))`` as torchsde needs, or as
             ``(batch, *event_shape)``; the score always sees the latter.
+        denoised_transform: applied to the data prediction x0_hat = (x + sigma^2 s)/alpha
+            of every score evaluation before the score is formed again from it, e.g.
+            ``revsde.thresholding.clip()`` or ``revsde.thresholding.dynamic()`` (Saharia et al.
+            2022) for image models; ``None`` (the default) leaves the score as it is.
 
-    The state is ``(batch, *shape)``; ``f`` and ``g`` return that shape. ``g`` does not depend
-    on the state (``additive_noise = True``), and is a zero tensor for the ODE.
+    The state is ``(batch, *shape)``; ``f`` and ``g`` return that shape and the state's dtype
+    (times and coefficients are float32, or float64 for a float64 state; the score is cast to
+    the state's dtype). ``g`` does not depend on the state (``additive_noise = True``), and is
+    a zero tensor for the ODE, which declares ``is_ode = True``.
     """
 
     noise_type: str = "diagonal"
@@ -76,6 +93,7 @@ class ReverseSDE(torch.nn.Module):
         t_min: float | None = None,
         t_max: float | None = None,
         event_shape: tuple[int, ...] | torch.Size | None = None,
+        denoised_transform: DenoisedTransform | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(sde, DiffusionSDE):
@@ -94,6 +112,18 @@ class ReverseSDE(torch.nn.Module):
         self.t_min = check_parameter("t_min", t_min, low=0.0)
         if self.t_max > sde.T:
             raise ValueError(f"t_max must be <= T = {sde.T}, got {t_max}")
+        if sde.drift_diverges_at_T and self.t_max >= sde.T:
+            raise ValueError(
+                f"t_max must be < T = {sde.T} for {type(sde).__name__}: its drift diverges at T "
+                f"(the default t_max is {sde.default_t_max})"
+            )
+        if denoised_transform is not None and not callable(denoised_transform):
+            raise TypeError(
+                "denoised_transform must be callable as transform(x0_hat), got "
+                f"{type(denoised_transform).__name__}"
+            )
+        self.denoised_transform = denoised_transform
+        self._last_eval: tuple[Tensor, Tensor, Tensor] | None = None
         if self.t_min >= self.t_max:
             raise ValueError(f"t_min must lie in (0, t_max) = (0, {self.t_max}), got {t_min}")
         self.s_max = self.t_max - self.t_min
@@ -102,6 +132,23 @@ class ReverseSDE(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"lam={self.lam}, t_min={self.t_min}, t_max={self.t_max}"
+
+    @property
+    def is_ode(self) -> bool:
+        """``True`` for the probability-flow ODE (lam = 0): g is zero everywhere."""
+        return self.probability_flow
+
+    @contextlib.contextmanager
+    def solve_scope(self, s0: float, s1: float) -> Iterator[None]:
+        """Entered once by ``sdeint``: checks that [s0, s1] lies in [0, t_max - t_min], then
+        skips the per-call checks of this object, its process and its score for the solve."""
+        if self.sde.validate_args:
+            check_time_range("ts (reverse clock s)", s0, s1, 0.0, self.s_max)
+        try:
+            with trusted_calls():
+                yield
+        finally:
+            self._last_eval = None
 
     # ----- clocks -----
     def forward_time(self, s: TimeLike, like: Tensor | None = None) -> Tensor:
@@ -156,28 +203,44 @@ class ReverseSDE(torch.nn.Module):
 
     # ----- the score at reverse time s, and the torchsde protocol -----
     def score(self, s: TimeLike, y: Tensor) -> Tensor:
-        """grad_x log p_t(y) at the forward time t = t_max - s, in the shape of ``y``."""
+        """grad_x log p_t(y) at the forward time t = t_max - s, in the shape and dtype of
+        ``y`` (after ``denoised_transform``, if one is set)."""
         t = self.forward_time(s, like=y)
         x = self._to_event(y)
         out = self.score_fn(x, t)
         if not isinstance(out, Tensor) or out.shape != x.shape:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(f"score returned {shape}, expected the state's shape {tuple(x.shape)}")
-        return out.reshape(y.shape)
+        if self.denoised_transform is not None:
+            alpha, sigma = per_sample(self.sde._alpha(t), x), per_sample(self.sde._sigma(t), x)
+            x0 = self.denoised_transform(x0_from_score(out, x, alpha, sigma))
+            out = score_from_x0(x0, x, alpha, sigma)
+        out = out.to(y.dtype).reshape(y.shape)
+        self._last_eval = (t, y, out)
+        return out
+
+    def last_denoised(self) -> Tensor | None:
+        """The data prediction x0_hat = (y + sigma^2 s) / alpha of the last score evaluation
+        (for previews in callbacks), or ``None`` before the first."""
+        if self._last_eval is None:
+            return None
+        t, y, out = self._last_eval
+        alpha, sigma = per_sample(self.sde._alpha(t), y), per_sample(self.sde._sigma(t), y)
+        return x0_from_score(out, y, alpha, sigma).to(y.dtype)
 
     def f(self, s: TimeLike, y: Tensor) -> Tensor:
         """Drift in the s clock: -[f(t) y - (1 + lam^2)/2 g(t)^2 score(y, t)]."""
         t = self.forward_time(s, like=y)
         f_t = per_sample(self.sde._drift(t), y)
         g2 = per_sample(self.sde._diffusion(t) ** 2, y)
-        return self._drift_weight * g2 * self.score(s, y) - f_t * y
+        return (self._drift_weight * g2 * self.score(s, y) - f_t * y).to(y.dtype)
 
     def g(self, s: TimeLike, y: Tensor) -> Tensor:
         """Diagonal diffusion lam g(t), broadcast to ``y``; a zero tensor for the ODE."""
-        t = self.forward_time(s, like=y)
         if self.probability_flow:
             return torch.zeros_like(y)
-        return (self.lam * per_sample(self.sde._diffusion(t), y)).expand_as(y)
+        t = self.forward_time(s, like=y)
+        return (self.lam * per_sample(self.sde._diffusion(t), y)).to(y.dtype).expand_as(y)
 
     def transition(self, s0: TimeLike, s1: TimeLike, like: Tensor | None = None) -> Transition:
         """The forward step that this reverse step undoes, for the discrete predictors.

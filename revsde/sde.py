@@ -14,14 +14,15 @@ follow by automatic differentiation unless the subclass overrides them with clos
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, as_time, check_finite, per_sample
+from ._checks import TimeLike, as_time, check_finite, check_time_range, per_sample, trusted_calls
 
 if TYPE_CHECKING:
     from .reverse import ReverseSDE
@@ -39,14 +40,23 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
         T: the final time, 1.
         additive_noise: ``True``: g depends on t only, never on the state, so solvers may
             treat the noise as additive (for example skip Milstein's derivative term).
-        validate_args: check times and states on every public call (set ``False`` to skip
-            the checks in a hot loop; the solvers check the state themselves).
+        validate_args: check times and states on every public call. Inside ``sdeint`` (and
+            under torch.compile) the per-call checks are skipped: the solve checks its time
+            range once (``solve_scope``) and the state after every step.
+        is_ode: ``False``: a forward process always has noise (g may vanish at one time,
+            as sub-VP's does at t = 0, but not everywhere).
+
+    Precision: times and coefficients are float64 for float64 states and float32 otherwise;
+    ``f`` and ``g`` return the state's dtype.
     """
 
     noise_type: str = "diagonal"
     sde_type: str = "ito"
     T: float = 1.0
     additive_noise: bool = True
+    is_ode: bool = False
+    #: the drift f(t) is infinite at t = T (cosine); reverse integration must start below T
+    drift_diverges_at_T: bool = False
     prior_std: float = 1.0
     #: where reverse-time integration stops by default (Song et al. 2021 use 1e-3 for VP types)
     default_t_min: float = 1e-3
@@ -140,18 +150,26 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
 
     # ----- torchsde protocol -----
     def f(self, t: TimeLike, y: Tensor) -> Tensor:
-        """Drift f(t) y, the shape of ``y`` for any ``(batch, *event_shape)``."""
-        return per_sample(self._drift(self._time(t, like=y)), y) * y
+        """Drift f(t) y, the shape and dtype of ``y`` for any ``(batch, *event_shape)``."""
+        return (per_sample(self._drift(self._time(t, like=y)), y) * y).to(y.dtype)
 
     def g(self, t: TimeLike, y: Tensor) -> Tensor:
-        """Diagonal diffusion g(t), broadcast to the shape of ``y``."""
-        return per_sample(self._diffusion(self._time(t, like=y)), y).expand_as(y)
+        """Diagonal diffusion g(t), broadcast to the shape of ``y`` in its dtype."""
+        return per_sample(self._diffusion(self._time(t, like=y)), y).to(y.dtype).expand_as(y)
+
+    @contextlib.contextmanager
+    def solve_scope(self, t0: float, t1: float) -> Iterator[None]:
+        """Entered once by ``sdeint``: checks that [t0, t1] lies in [0, T], then skips the
+        per-call checks for the solve."""
+        if self.validate_args:
+            check_time_range("ts", t0, t1, 0.0, self.T)
+        with trusted_calls():
+            yield
 
     # ----- transition and prior -----
     def marginal(self, x0: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
         """Mean alpha(t) x_0 and std sigma(t) (expanded to x_0's shape) of x_t | x_0."""
-        if self.validate_args:
-            check_finite("x0", x0)
+        check_finite("x0", x0, self.validate_args)
         t = self._time(t, like=x0)
         mean = per_sample(self._alpha(t), x0) * x0
         std = per_sample(self._sigma(t), x0).expand_as(mean)
@@ -202,8 +220,7 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
 
     def prior_log_prob(self, x: Tensor) -> Tensor:
         """log N(x; 0, prior_std^2 I), summed over all but the batch dimension."""
-        if self.validate_args:
-            check_finite("x", x)
+        check_finite("x", x, self.validate_args)
         if x.dim() == 0:
             raise ValueError("x must have a batch dimension, got a 0-d tensor")
         d = x[0].numel()

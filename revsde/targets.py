@@ -216,8 +216,7 @@ class TargetScore:
 
     def __call__(self, x: Tensor, t: TimeLike) -> Tensor:
         flat = x.reshape(x.shape[0], -1) if x.dim() >= 1 else x
-        if self.sde.validate_args:
-            check_finite("x", flat)
+        check_finite("x", flat, self.sde.validate_args)
         if flat.dim() != 2 or flat.shape[1] != self.target.dim:
             raise ValueError(
                 f"x must hold {self.target.dim} elements per sample, got shape {tuple(x.shape)}"

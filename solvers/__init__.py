@@ -5,10 +5,10 @@ Brownian objects, when a caller passes one). ``sdeint`` is the one entry point;
 ``SOLVERS`` maps each method name to its solver class.
 """
 
-from .base import Noise, Solver
+from .base import Noise, NonFiniteError, Solver
 from .diffusion import Ancestral, ReverseDiffusion
 from .euler import EulerMaruyama
-from .integrate import SolveStats, sdeint
+from .integrate import SolveStats, StepInfo, TorchsdeConventionWarning, sdeint
 from .milstein import Milstein, MilsteinDerivativeFree
 from .ode import RK4, Heun
 from .pc import LangevinCorrector, NullCorrector, NullPredictor, PredictorCorrector
@@ -26,12 +26,15 @@ __all__ = [
     "Milstein",
     "MilsteinDerivativeFree",
     "Noise",
+    "NonFiniteError",
     "NullCorrector",
     "NullPredictor",
     "PredictorCorrector",
     "ReverseDiffusion",
     "SolveStats",
     "Solver",
+    "StepInfo",
+    "TorchsdeConventionWarning",
     "resolve",
     "sdeint",
 ]

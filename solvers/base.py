@@ -23,6 +23,16 @@ Each solver class declares what the loop checks before it starts:
 - ``requires_additive``: only for SDEs that declare ``additive_noise = True`` (g independent
   of the state); ``ode_only``: only for g = 0;
 - ``requires``: methods the SDE object must provide beyond f and g (e.g. ``score``).
+
+Optional parts of the SDE protocol that the loop uses where an SDE provides them (revsde's
+reverse SDEs do): ``is_ode = True`` declares g = 0 (ODE-only methods refuse anything else);
+``solve_scope(t0, t1)``, a context manager entered once per solve, in which the SDE checks
+the time range once and may skip its per-call argument checks; ``forward_time(t)`` maps the
+integration clock to the diffusion's time for messages; ``last_denoised()`` returns the data
+prediction of the last model evaluation, for callbacks.
+
+A step must not modify ``y0`` or the tensors in ``state`` in place: the loop keeps the state
+before each step to diagnose a non-finite one, and autograd may hold them.
 """
 
 from __future__ import annotations
@@ -33,6 +43,10 @@ import torch
 from torch import Tensor
 
 NOISE_TYPES = ("diagonal", "scalar", "additive", "general")
+
+
+class NonFiniteError(FloatingPointError, ValueError):
+    """The state of a solve became NaN or inf; the message names the step and the cause."""
 
 
 class Noise(NamedTuple):

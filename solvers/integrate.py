@@ -1,26 +1,34 @@
 """The one integration loop behind ``sdeint``: validation, the step grid, noise, output
-recording, evaluation counts and the progress bar live here and nowhere else."""
+recording, evaluation counts, per-step callbacks, non-finite detection and the progress bar
+live here and nowhere else."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .base import NOISE_TYPES, Solver
+from .base import NOISE_TYPES, NonFiniteError, Solver
 from .noise import BrownianNoise, PerSampleNoise, RandnNoise
 from .registry import resolve
+
+
+class TorchsdeConventionWarning(UserWarning):
+    """A call whose result would differ markedly from ``torchsde.sdeint`` with the same
+    arguments (see the table in the solvers guide)."""
 
 
 @dataclass
 class SolveStats:
     """What a solve cost. ``nfe`` counts evaluations of the model: drift calls plus direct
-    score calls (a reverse SDE's drift evaluates the score once)."""
+    score and data-prediction calls (a reverse SDE's drift evaluates the score once)."""
 
     steps: int
     nfe: int
@@ -29,9 +37,34 @@ class SolveStats:
     diffusion_evals: int
 
 
+@dataclass(frozen=True)
+class StepInfo:
+    """What a ``callback`` sees after each accepted step.
+
+    Attributes:
+        step: index of the step just taken, from 0.
+        n_steps: the number of steps in the solve.
+        t0, t1: the step's start and end in the integration clock (for a revsde reverse SDE,
+            the reverse clock s; ``time`` gives the forward time).
+        y: the state at ``t1``. Do not modify it in place.
+        denoised: the data prediction x0_hat of the last model evaluation, where the SDE
+            provides one (revsde's reverse SDEs do), else ``None``.
+        time: the forward diffusion time at ``t1`` where the SDE maps its clock to one
+            (``sde.forward_time``), else ``t1``.
+    """
+
+    step: int
+    n_steps: int
+    t0: float
+    t1: float
+    y: Tensor
+    denoised: Tensor | None
+    time: float
+
+
 class _Counted:
-    """Forwards the torchsde protocol to ``sde`` and counts the calls; checks the first
-    drift's shape."""
+    """Forwards the torchsde protocol (and the optional diffusion protocol) to ``sde`` and
+    counts the calls; checks the first drift's shape."""
 
     def __init__(self, sde: Any) -> None:
         self._sde = sde
@@ -63,6 +96,29 @@ class _Counted:
 
     def transition(self, t0: Tensor, t1: Tensor, like: Tensor):
         return self._sde.transition(t0, t1, like)
+
+
+# The keywords sdeint itself takes, for the message on a misspelt one.
+_SDEINT_KEYWORDS = (
+    "bm",
+    "method",
+    "dt",
+    "adaptive",
+    "rtol",
+    "atol",
+    "dt_min",
+    "options",
+    "names",
+    "logqp",
+    "extra",
+    "extra_solver_state",
+    "generator",
+    "final_only",
+    "progress",
+    "return_stats",
+    "callback",
+    "check_finite",
+)
 
 
 def _check_state(y0: Any, noise_type: str) -> Tensor:
@@ -103,20 +159,33 @@ def _check_times(ts: Any, y0: Tensor) -> list[float]:
     return times
 
 
-def _grid(times: list[float], dt: float | None) -> tuple[list[float], list[bool]]:
-    """Every step's end time, and whether it is an output time. With ``dt``, each interval
-    of ``ts`` is split into the fewest equal steps no longer than dt, so every ts is hit."""
+def _check_dt(dt: Any) -> float | None:
     if dt is None:
-        return list(times), [True] * len(times)
-    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive finite number, got {dt!r}")
-    grid, is_out = [times[0]], [True]
-    for a, b in itertools.pairwise(times):
-        n = max(1, math.ceil((b - a) / dt - 1e-9))
-        grid.extend(a + (b - a) * k / n for k in range(1, n))
-        grid.append(b)
-        is_out.extend([False] * (n - 1) + [True])
-    return grid, is_out
+        return None
+    if isinstance(dt, Tensor) and dt.numel() == 1:
+        dt = float(dt)
+    if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive finite number (or None), got {dt!r}")
+    return float(dt)
+
+
+def _substeps(times: list[float], dt: float | None) -> list[int]:
+    """How many equal steps each interval of ``ts`` is split into: one without ``dt``, else
+    the fewest no longer than dt (so every ts is hit exactly)."""
+    if dt is None:
+        return [1] * (len(times) - 1)
+    return [max(1, math.ceil((b - a) / dt - 1e-9)) for a, b in itertools.pairwise(times)]
+
+
+def _grid(times: list[float], counts: list[int]) -> Iterator[tuple[float, float, bool]]:
+    """Each step's (t0, t1, t1 is an output time), generated lazily so that memory does not
+    grow with the number of steps."""
+    for (a, b), n in zip(itertools.pairwise(times), counts, strict=True):
+        prev = a
+        for k in range(1, n + 1):
+            nxt = b if k == n else a + (b - a) * k / n
+            yield prev, nxt, k == n
+            prev = nxt
 
 
 def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:
@@ -140,6 +209,12 @@ def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:
             f"method {method_name!r} needs additive noise: the SDE must declare "
             "additive_noise = True (its g must not depend on the state)"
         )
+    # g = 0 must be declared, not probed: a probe at one point misses g(t0) = 0 < g(t).
+    if solver.ode_only and getattr(sde, "is_ode", False) is not True:
+        raise ValueError(
+            f"method {method_name!r} is for ODEs: the SDE must declare is_ode = True (g = 0), "
+            "as revsde's probability-flow ODE (sde.reverse(score, probability_flow=True)) does"
+        )
     missing = [name for name in solver.requires if not callable(getattr(sde, name, None))]
     if missing:
         raise ValueError(
@@ -162,41 +237,103 @@ def _noise_shape(sde: Any, t0: Tensor, y0: Tensor) -> tuple[int, ...]:
     return (y0.shape[0], g.shape[2])
 
 
+def _torchsde_only(**given: Any) -> None:
+    """torchsde arguments that this loop does not implement: a clear error, never ignored."""
+    unsupported = {
+        "adaptive": "adaptive stepping is not implemented yet",
+        "names": "rename the SDE's methods to f and g instead",
+        "logqp": "the KL term of latent SDEs is not implemented",
+        "extra": "solvers keep their state internally",
+        "extra_solver_state": "solvers keep their state internally",
+    }
+    for name, value in given.items():
+        if value:
+            raise NotImplementedError(
+                f"sdeint: {name}={value!r} is not supported: {unsupported[name]}"
+            )
+
+
 def sdeint(
     sde: Any,
     y0: Tensor,
     ts: Tensor | Sequence[float],
+    bm: Any = None,
     method: str | type[Solver] | Solver = "euler",
     dt: float | None = None,
-    bm: Any = None,
-    generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    adaptive: bool = False,
+    rtol: float = 1e-5,
+    atol: float = 1e-4,
+    dt_min: float = 1e-5,
+    options: dict[str, Any] | None = None,
+    names: dict[str, str] | None = None,
+    logqp: bool = False,
+    extra: bool = False,
+    extra_solver_state: Any = None,
     *,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     final_only: bool = False,
     progress: bool = False,
     return_stats: bool = False,
-    **options: Any,
+    callback: Callable[[StepInfo], bool | None] | None = None,
+    check_finite: bool = True,
+    **solver_options: Any,
 ) -> Tensor | tuple[Tensor, SolveStats]:
     """Integrate ``sde`` from ``y0`` at ``ts[0]`` and return the states at ``ts``.
 
-    The calling convention and result of ``torchsde.sdeint``: ``sde`` has ``f(t, y)``,
-    ``g(t, y)``, ``noise_type`` (diagonal, scalar, additive or general) and ``sde_type``; ``ts``
-    increases strictly; the result has shape ``(len(ts), *y0.shape)``. Any
-    ``(batch, *event_shape)`` state works for diagonal noise, ``(batch, d)`` otherwise.
+    The positional order and names of ``torchsde.sdeint(sde, y0, ts, bm, method, dt, adaptive,
+    rtol, atol, dt_min, options, names, logqp, extra, extra_solver_state)``; revsde's own
+    arguments are keyword-only. ``sde`` has ``f(t, y)``, ``g(t, y)``, ``noise_type`` (diagonal,
+    scalar, additive or general) and ``sde_type``; ``ts`` increases strictly; the result has
+    shape ``(len(ts), *y0.shape)``. Any ``(batch, *event_shape)`` state works for diagonal
+    noise, ``(batch, d)`` otherwise.
+
+    The one difference from torchsde is deliberate: **without dt, the steps are the grid ts**
+    (one step per interval, as diffusion samplers are run), where torchsde takes steps of its
+    default dt = 1e-3. A call with only two times and no dt, the torchsde idiom for "just the
+    end state", would then take a single step; it warns (TorchsdeConventionWarning).
+
+    sdeint is differentiable: with grad mode on, gradients flow to y0 and to parameters of
+    ``sde`` (and the noise is drawn into fresh tensors so that the graph stays valid). For
+    sampling, call it under ``torch.no_grad()`` or ``torch.inference_mode()``, or use
+    ``revsde.sample``, which does.
+
+    Times are kept in float64 for a float64 state and float32 otherwise, whatever the state's
+    precision (a bfloat16 grid cannot resolve the steps near the data).
 
     Args:
-        method: a name in ``solvers.SOLVERS``, a :class:`~solvers.Solver` class, or an instance.
-        dt: without it, one step per interval of ``ts``; with it, each interval is split into
-            the fewest equal steps no longer than ``dt`` (every ``ts`` is hit exactly).
         bm: a torchsde Brownian object (``BrownianInterval``...) to draw increments from,
             for refinable paths and agreement with torchsde.
+        method: a name in ``solvers.SOLVERS``, a :class:`~solvers.Solver` class, or an instance.
+        dt: ``None`` (the default): one step per interval of ``ts``. A number: each interval
+            is split into the fewest equal steps no longer than ``dt`` (every ts is hit).
+        adaptive, rtol, atol, dt_min, names, logqp, extra, extra_solver_state: torchsde's;
+            only their defaults are supported (a clear error otherwise).
+        options: solver options as a dict (torchsde's way); the same as ``**solver_options``.
         generator: a ``torch.Generator`` for the default noise, or a list of one generator per
             sample so that sample i does not depend on the batch size.
         final_only: return only the final state, shape ``y0.shape``, storing no path.
         progress: show a tqdm progress bar over the steps.
         return_stats: also return a :class:`SolveStats` with evaluation counts.
-        **options: passed to the solver's constructor (e.g. ``n_corrector_steps``, ``snr``).
+        callback: called as ``callback(info)`` with a :class:`StepInfo` after each step; if
+            it returns ``True`` the solve stops there and returns the states recorded so far
+            (with ``final_only``, the current state).
+        check_finite: check the state after every step and stop at the first non-finite one
+            with an error that names the step, its times and what produced the NaN or inf.
+        **solver_options: passed to the solver's constructor (e.g. ``n_corrector_steps``).
     """
-    solver = resolve(method, **options)
+    _torchsde_only(
+        adaptive=adaptive,
+        names=names,
+        logqp=logqp,
+        extra=extra,
+        extra_solver_state=extra_solver_state,
+    )
+    if options:
+        overlap = sorted(set(options) & set(solver_options))
+        if overlap:
+            raise TypeError(f"solver options {overlap} given both in options= and as keywords")
+        solver_options = {**options, **solver_options}
+    solver = resolve(method, _caller_keywords=_SDEINT_KEYWORDS, **solver_options)
     method_name = method if isinstance(method, str) else type(solver).__name__
     for attr in ("noise_type", "sde_type", "f", "g"):
         if getattr(sde, attr, None) is None:
@@ -204,61 +341,151 @@ def sdeint(
     _check_fit(solver, sde, method_name)
     y0 = _check_state(y0, sde.noise_type)
     times = _check_times(ts, y0)
-    grid, is_out = _grid(times, dt)
-    tl = list(torch.tensor(grid, dtype=y0.dtype, device=y0.device).unbind())
-    hs = [b - a for a, b in itertools.pairwise(grid)]
-
-    counted = _Counted(sde)
-    if solver.ode_only and bool(sde.g(tl[0], y0).any()):
-        raise ValueError(
-            f"method {method_name!r} is for ODEs, but the SDE's diffusion g is not zero"
+    dt = _check_dt(dt)
+    if dt is None and len(times) == 2:
+        warnings.warn(
+            "sdeint: ts holds two times and dt is None, so this is a single step from "
+            f"{times[0]} to {times[1]} (torchsde would take steps of dt = 1e-3); pass dt= or "
+            "a finer ts",
+            TorchsdeConventionWarning,
+            stacklevel=2,
         )
-    shape = _noise_shape(sde, tl[0], y0)
-    kw = {
-        "dtype": y0.dtype,
-        "device": y0.device,
-        "levy": solver.needs_levy_area,
-        "n_extra": solver.n_extra_normals,
-    }
-    if bm is not None:
-        if isinstance(generator, Sequence):
-            raise ValueError("give either bm or per-sample generators, not both")
-        noise = BrownianNoise(bm, shape, y0.shape, generator=generator, **kw)
-    elif isinstance(generator, Sequence):
-        noise = PerSampleNoise(generator, shape, y0.shape, **kw)
-    else:
-        noise = RandnNoise(shape, y0.shape, generator=generator, **kw)
+    counts = _substeps(times, dt)
+    n_steps = sum(counts)
+    # Times and coefficients stay in float32/float64 whatever the state's precision.
+    tdtype = torch.float64 if y0.dtype == torch.float64 else torch.float32
 
-    y = y0
-    state = solver.init(counted, tl[0], y0)
-    outputs = [y0] if not final_only else []
-    steps = range(len(hs))
-    if progress:
-        from tqdm.auto import tqdm
+    def as_t(value: float) -> Tensor:
+        return torch.full((), value, dtype=tdtype, device=y0.device)
 
-        steps = tqdm(steps, desc=method_name, unit="step")
-    step, draw = solver.step, noise
-    for k in steps:
-        t0, t1, h = tl[k], tl[k + 1], hs[k]
-        y, state = step(counted, t0, t1, y, draw(t0, t1, h), state)
-        if is_out[k + 1] and not final_only:
-            outputs.append(y)
+    scope = getattr(sde, "solve_scope", None)
+    with scope(times[0], times[-1]) if callable(scope) else contextlib.nullcontext():
+        counted = _Counted(sde)
+        t_start = as_t(times[0])
+        shape = _noise_shape(sde, t_start, y0)
+        noise = _noise_source(bm, generator, shape, y0, solver)
+        y, state = y0, solver.init(counted, t_start, y0)
+        outputs = [y0] if not final_only else []
+        grid = _grid(times, counts)
+        if progress:
+            from tqdm.auto import tqdm
+
+            grid = tqdm(grid, total=n_steps, desc=method_name, unit="step")
+        step, draw = solver.step, noise
+        t0 = t_start
+        for k, (a, b, is_out) in enumerate(grid):
+            t1 = as_t(b)
+            y_prev = y
+            y, state = step(counted, t0, t1, y, draw(t0, t1, b - a), state)
+            if y.dtype != y0.dtype:  # coefficients are float32/64: the update takes y's dtype
+                y = y.to(y0.dtype)
+            if check_finite and not _is_finite(y):
+                raise NonFiniteError(_diagnose(counted, k, n_steps, a, b, t0, y_prev))
+            if is_out and not final_only:
+                outputs.append(y)
+            if callback is not None:
+                info = StepInfo(k, n_steps, a, b, y, _last_denoised(sde), _forward_time(sde, b))
+                if callback(info) is True:
+                    n_steps = k + 1
+                    break
+            t0 = t1
 
     result = y if final_only else torch.stack(outputs)
-    if not bool(torch.isfinite(result).all()):
-        raise ValueError(_where_non_finite(result, times, final_only))
+    if not check_finite and not bool(torch.isfinite(result).all()):
+        raise NonFiniteError(_where_non_finite(result, times, final_only))
     if return_stats:
         stats = SolveStats(
-            len(hs), counted.n_f + counted.n_score, counted.n_f, counted.n_score, counted.n_g
+            n_steps, counted.n_f + counted.n_score, counted.n_f, counted.n_score, counted.n_g
         )
         return result, stats
     return result
 
 
+def _noise_source(bm, generator, shape, y0: Tensor, solver: Solver):
+    kw = {
+        "dtype": y0.dtype,
+        "device": y0.device,
+        "levy": solver.needs_levy_area,
+        "n_extra": solver.n_extra_normals,
+        # With grad mode on, autograd may save a step's noise for backward: refilling a
+        # reused buffer would corrupt the graph, so each step then gets fresh tensors.
+        "reuse": not torch.is_grad_enabled(),
+    }
+    if bm is not None:
+        if isinstance(generator, Sequence):
+            raise ValueError("give either bm or per-sample generators, not both")
+        return BrownianNoise(bm, shape, y0.shape, generator=generator, **kw)
+    if isinstance(generator, Sequence):
+        return PerSampleNoise(generator, shape, y0.shape, **kw)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            "generator must be a torch.Generator or a list of one per sample, got "
+            f"{type(generator).__name__}"
+        )
+    return RandnNoise(shape, y0.shape, generator=generator, **kw)
+
+
+def _is_finite(y: Tensor) -> bool:
+    """One reduction and one host read: a NaN or inf anywhere makes the sum non-finite. A sum
+    that overflows is checked elementwise before it is called non-finite."""
+    acc = torch.float64 if y.dtype == torch.float64 else torch.float32
+    if math.isfinite(float(y.detach().sum(dtype=acc))):
+        return True
+    return bool(torch.isfinite(y).all())
+
+
+def _forward_time(sde: Any, s: float) -> float:
+    mapping = getattr(sde, "forward_time", None)
+    return float(mapping(s)) if callable(mapping) else s
+
+
+def _last_denoised(sde: Any) -> Tensor | None:
+    last = getattr(sde, "last_denoised", None)
+    return last() if callable(last) else None
+
+
+def _clock(sde: Any, a: float, b: float) -> str:
+    if callable(getattr(sde, "forward_time", None)):
+        return (
+            f"from s = {a:.6g} to s = {b:.6g} in the integration clock "
+            f"(forward time t = {_forward_time(sde, a):.6g} to {_forward_time(sde, b):.6g})"
+        )
+    return f"from t = {a:.6g} to t = {b:.6g}"
+
+
+def _diagnose(sde: _Counted, k: int, n: int, a: float, b: float, t0: Tensor, y0: Tensor) -> str:
+    """Name the step where the state stopped being finite, and what produced it: the drift,
+    the diffusion or the score at the step's start, or else the step's own arithmetic."""
+    where = f"the state became NaN or inf at step {k + 1} of {n}, {_clock(sde._sde, a, b)}"
+    culprits = []
+    with torch.no_grad():
+        parts: list[tuple[str, Callable[[], Tensor]]] = []
+        if callable(getattr(sde._sde, "score", None)):
+            parts.append(("the score", lambda: sde._sde.score(t0, y0)))
+        parts += [
+            ("the drift f", lambda: sde._sde.f(t0, y0)),
+            ("the diffusion g", lambda: sde._sde.g(t0, y0)),
+        ]
+        for name, fn in parts:
+            try:
+                if not bool(torch.isfinite(fn()).all()):
+                    culprits.append(name)
+            except Exception as exc:  # the diagnosis must not hide the original problem
+                culprits.append(f"{name} (raised {type(exc).__name__}: {exc})")
+    if culprits:
+        return f"{where}: {', '.join(culprits)} returned NaN or inf at the step's start state"
+    return (
+        f"{where}: the drift, diffusion and score are finite at the step's start, so the "
+        "update itself overflowed (a stage of the method, or too large a step); try more "
+        "steps or a more stable method"
+    )
+
+
 def _where_non_finite(result: Tensor, times: list[float], final_only: bool) -> str:
-    hint = "; try a smaller dt or a more stable method"
     if final_only:
-        return f"the state became NaN or inf before t = {times[-1]}{hint}"
+        return f"the state became NaN or inf before ts[-1] = {times[-1]}"
     ok = torch.isfinite(result.reshape(result.shape[0], -1)).all(dim=1).tolist()
     i = ok.index(False)
-    return f"the state became NaN or inf between t = {times[i - 1]} and t = {times[i]}{hint}"
+    return (
+        f"the state became NaN or inf between ts[{i - 1}] = {times[i - 1]} and ts[{i}] = {times[i]}"
+    )

@@ -24,25 +24,50 @@ from torch import Tensor
 from .base import Noise
 
 
+class _Buffer:
+    """A tensor to draw normals into: one reused buffer (``reuse``, the fast path for sampling)
+    or a fresh tensor per draw (when autograd may keep a step's noise for backward)."""
+
+    def __init__(self, shape, *, dtype, device, reuse: bool) -> None:
+        self.shape, self.dtype, self.device, self.reuse = tuple(shape), dtype, device, reuse
+        self._buf = torch.empty(self.shape, dtype=dtype, device=device) if reuse else None
+
+    def normal_(self, std: float = 1.0, generator=None) -> Tensor:
+        buf = (
+            self._buf
+            if self.reuse
+            else torch.empty(self.shape, dtype=self.dtype, device=self.device)
+        )
+        return buf.normal_(0.0, std, generator=generator)
+
+
 class RandnNoise:
-    """Fresh normals each step into reused buffers; ``generator`` makes a run reproducible."""
+    """Fresh normals each step (into reused buffers when ``reuse``); ``generator`` makes a run
+    reproducible."""
 
     def __init__(
-        self, shape, state_shape, *, dtype, device, levy: bool, n_extra: int, generator=None
+        self,
+        shape,
+        state_shape,
+        *,
+        dtype,
+        device,
+        levy: bool,
+        n_extra: int,
+        reuse: bool = True,
+        generator=None,
     ):
         self.generator = generator
-        self._dW = torch.empty(shape, dtype=dtype, device=device)
-        self._H = torch.empty(shape, dtype=dtype, device=device) if levy else None
-        self._z = (
-            torch.empty((n_extra, *state_shape), dtype=dtype, device=device) if n_extra else None
-        )
+        kw = {"dtype": dtype, "device": device, "reuse": reuse}
+        self._dW = _Buffer(shape, **kw)
+        self._H = _Buffer(shape, **kw) if levy else None
+        self._z = _Buffer((n_extra, *state_shape), **kw) if n_extra else None
 
     def __call__(self, t0: Tensor, t1: Tensor, h: float) -> Noise:
-        sqrt_h = math.sqrt(h)
-        dW = self._dW.normal_(0.0, sqrt_h, generator=self.generator)
+        dW = self._dW.normal_(math.sqrt(h), generator=self.generator)
         U = None
         if self._H is not None:
-            H = self._H.normal_(0.0, math.sqrt(h / 12.0), generator=self.generator)
+            H = self._H.normal_(math.sqrt(h / 12.0), generator=self.generator)
             U = (0.5 * dW + H).mul_(h)
         z = self._z.normal_(generator=self.generator) if self._z is not None else None
         return Noise(h, dW, U, z)
@@ -62,6 +87,7 @@ class PerSampleNoise:
         device,
         levy,
         n_extra,
+        reuse: bool = True,
     ):
         if len(generators) != shape[0]:
             raise ValueError(
@@ -97,7 +123,19 @@ class BrownianNoise:
     """Increments read off a torchsde Brownian object ``bm(t0, t1)``; U where the object
     carries space-time Lévy area. Extra normals (correctors) come from ``generator``."""
 
-    def __init__(self, bm, shape, state_shape, *, dtype, device, levy, n_extra, generator=None):
+    def __init__(
+        self,
+        bm,
+        shape,
+        state_shape,
+        *,
+        dtype,
+        device,
+        levy,
+        n_extra,
+        reuse: bool = True,
+        generator=None,
+    ):
         if tuple(bm.shape) != tuple(shape):
             raise ValueError(f"bm must have shape {tuple(shape)}, got {tuple(bm.shape)}")
         if bm.dtype != dtype or torch.device(bm.device) != torch.device(device):
@@ -111,9 +149,8 @@ class BrownianNoise:
                 'levy_area_approximation="space-time"'
             )
         self.bm, self.levy, self.generator = bm, levy, generator
-        self._z = (
-            torch.empty((n_extra, *state_shape), dtype=dtype, device=device) if n_extra else None
-        )
+        kw = {"dtype": dtype, "device": device, "reuse": reuse}
+        self._z = _Buffer((n_extra, *state_shape), **kw) if n_extra else None
 
     def __call__(self, t0: Tensor, t1: Tensor, h: float) -> Noise:
         if self.levy:

@@ -3,6 +3,8 @@ and every test parametrized over ``SOLVERS`` picks it up."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from .base import Solver
@@ -26,22 +28,53 @@ SOLVERS: dict[str, type[Solver]] = {
 }
 
 
-def resolve(method: str | type[Solver] | Solver, **options: Any) -> Solver:
-    """A solver instance from a registered name, a solver class or an instance."""
+def resolve(
+    method: str | type[Solver] | Solver,
+    *,
+    _caller_keywords: Sequence[str] = (),
+    **options: Any,
+) -> Solver:
+    """A solver instance from a registered name, a solver class or an instance.
+
+    ``options`` go to the solver's constructor; a name it does not take is an error that
+    lists the options it does take (and ``_caller_keywords``, the caller's own keywords, so
+    that a misspelt one of those is recognised as such)."""
     if isinstance(method, Solver):
         if options:
-            raise TypeError(f"options {sorted(options)} cannot be applied to a solver instance")
+            raise TypeError(
+                f"unexpected keyword argument(s) {sorted(options)}: a solver instance takes no "
+                f"options{_own_keywords(_caller_keywords)}"
+            )
         return method
     if isinstance(method, str):
         if method not in SOLVERS:
             raise ValueError(f"unknown method {method!r}; valid methods are {sorted(SOLVERS)}")
         method = SOLVERS[method]
     if isinstance(method, type) and issubclass(method, Solver):
-        try:
-            return method(**options)
-        except TypeError as exc:
-            raise TypeError(f"bad options for method {method.__name__}: {exc}") from None
+        accepted = _constructor_options(method)
+        unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
+        if unknown:
+            takes = f"takes the options {accepted}" if accepted else "takes no options"
+            raise TypeError(
+                f"unexpected keyword argument(s) {unknown}: method {method.__name__} {takes}"
+                f"{_own_keywords(_caller_keywords)}"
+            )
+        return method(**options)
     raise TypeError(
         f"method must be a registered name {sorted(SOLVERS)}, a Solver class or a Solver "
         f"instance, got {type(method).__name__}"
     )
+
+
+def _constructor_options(cls: type[Solver]) -> list[str] | None:
+    """The keyword options a solver class's constructor takes (``None``: it takes any)."""
+    if cls.__init__ is object.__init__:
+        return []
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _own_keywords(keywords: Sequence[str]) -> str:
+    return f"; the caller's own keywords are {list(keywords)}" if keywords else ""

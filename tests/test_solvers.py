@@ -179,28 +179,32 @@ def test_milstein_skips_its_term_for_additive_noise():
 
 def test_unknown_method_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"valid methods are \['ancestral', 'euler'"):
-        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], method="bogus")
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="bogus")
     with pytest.raises(TypeError, match="method must be"):
-        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], method=3)
-    with pytest.raises(TypeError, match="bad options"):
-        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], method="euler", snr=0.1)
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method=3)
+    with pytest.raises(TypeError, match=r"\['snr'\]: method EulerMaruyama takes no options"):
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="euler", snr=0.1)
+    with pytest.raises(TypeError, match=r"\['final_onyl'\].*own keywords are .*'final_only'"):
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="euler", final_onyl=True)
+    with pytest.raises(TypeError, match=r"\['snrr'\]: method PredictorCorrector takes the options"):
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="pc", snrr=0.1)
 
 
 def test_method_that_does_not_fit_the_sde():
     with pytest.raises(
-        ValueError, match=r"'milstein' supports noise types \['diagonal', 'scalar'\]"
+        ValueError, match=r"'milstein' supports noise types \['additive', 'diagonal', 'scalar'\]"
     ):
-        solvers.sdeint(GeneralNoise(), torch.zeros(2, 3), [0.0, 1.0], method="milstein")
+        solvers.sdeint(GeneralNoise(), torch.zeros(2, 3), [0.0, 1.0], dt=1.0, method="milstein")
     with pytest.raises(ValueError, match="additive noise"):
-        solvers.sdeint(GBM(), torch.ones(2, 2), [0.0, 1.0], method="sra1")
+        solvers.sdeint(GBM(), torch.ones(2, 2), [0.0, 1.0], dt=1.0, method="sra1")
     with pytest.raises(ValueError, match="for ODEs"):
-        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], method="heun")
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="heun")
     with pytest.raises(ValueError, match=r"needs the SDE to provide \['score', 'transition'\]"):
-        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], method="reverse_diffusion")
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="reverse_diffusion")
     strat = OU()
     strat.sde_type = "stratonovich"
     with pytest.raises(ValueError, match="sde_type"):
-        solvers.sdeint(strat, torch.zeros(2, 2), [0.0, 1.0])
+        solvers.sdeint(strat, torch.zeros(2, 2), [0.0, 1.0], dt=1.0)
     rode = problem_for("euler", probability_flow=True)
     with pytest.raises(ValueError, match="lam"):
         solvers.sdeint(rode, torch.zeros(2, 2), rode.times(3), method="ancestral")
@@ -222,19 +226,23 @@ def test_bad_times(ts, match):
 
 def test_bad_states_and_steps():
     with pytest.raises(ValueError, match="y0 contains NaN"):
-        solvers.sdeint(OU(), torch.tensor([[float("nan"), 0.0]]), [0.0, 1.0])
+        solvers.sdeint(OU(), torch.tensor([[float("nan"), 0.0]]), [0.0, 1.0], dt=1.0)
     with pytest.raises(ValueError, match="y0 must have shape"):
-        solvers.sdeint(OU(), torch.zeros(3), [0.0, 1.0])
+        solvers.sdeint(OU(), torch.zeros(3), [0.0, 1.0], dt=1.0)
     with pytest.raises(TypeError, match="floating"):
-        solvers.sdeint(OU(), torch.zeros(2, 2, dtype=torch.long), [0.0, 1.0])
+        solvers.sdeint(OU(), torch.zeros(2, 2, dtype=torch.long), [0.0, 1.0], dt=1.0)
     with pytest.raises(ValueError, match="dt must be"):
         solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=-0.1)
     with pytest.raises(ValueError, match="bm must have shape"):
         solvers.sdeint(
-            OU(), torch.zeros(2, 2), [0.0, 1.0], bm=torchsde.BrownianInterval(0.0, 1.0, size=(3, 2))
+            OU(),
+            torch.zeros(2, 2),
+            [0.0, 1.0],
+            dt=1.0,
+            bm=torchsde.BrownianInterval(0.0, 1.0, size=(3, 2)),
         )
     with pytest.raises(ValueError, match=r"one torch\.Generator per sample"):
-        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], generator=[torch.Generator()])
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, generator=[torch.Generator()])
 
 
 def test_drift_of_the_wrong_shape():
@@ -243,13 +251,23 @@ def test_drift_of_the_wrong_shape():
             return y[:, :1]
 
     with pytest.raises(ValueError, match=r"sde.f returned \(2, 1\)"):
-        solvers.sdeint(Bad(), torch.zeros(2, 2), [0.0, 1.0])
+        solvers.sdeint(Bad(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0)
 
 
-def test_blow_up_is_reported_with_its_interval():
-    with pytest.raises(ValueError, match=r"NaN or inf between t = 0.5 and t = 1.0"):
+def test_blow_up_is_reported_at_its_step_with_its_cause():
+    match = r"at step 2 of 2, from t = 0.5 to t = 1: the drift f returned NaN or inf"
+    with pytest.raises(solvers.NonFiniteError, match=match):
         solvers.sdeint(
             GBM(mu=1e200, sigma=0.0), torch.ones(2, 2, dtype=D64), [0.0, 0.5, 1.0], dt=0.5
+        )
+    # without the per-step check, the end result is still checked, in the grid's words
+    with pytest.raises(ValueError, match=r"between ts\[1\] = 0.5 and ts\[2\] = 1.0"):
+        solvers.sdeint(
+            GBM(mu=1e200, sigma=0.0),
+            torch.ones(2, 2, dtype=D64),
+            [0.0, 0.5, 1.0],
+            dt=0.5,
+            check_finite=False,
         )
 
 

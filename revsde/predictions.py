@@ -1,0 +1,77 @@
+"""The one place that converts between what a network may predict: the score, the noise, the
+clean data and the velocity. The adapter, the reverse SDE, Tweedie's denoiser and (later) the
+training loss all call these; no solver converts by hand.
+
+With x_t = alpha x_0 + sigma eps (Song et al. 2021; the mathematics page of the docs),
+grad_x log p(x_t | x_0) = -eps / sigma, and the minimisers of the denoising losses satisfy
+
+    score:  s
+    eps:    eps_hat = -sigma s
+    x0:     x0_hat = (x + sigma^2 s) / alpha                    (Tweedie's formula, Efron 2011)
+    v:      v_hat = alpha eps_hat - sigma x0_hat               (Salimans & Ho 2022)
+
+Inverting the last: eps_hat = (sigma x + alpha v_hat) / (alpha^2 + sigma^2), which is
+sigma x + alpha v_hat for VP processes (alpha^2 + sigma^2 = 1).
+
+Every function takes ``alpha`` and ``sigma`` already shaped to broadcast against ``x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+Converter = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+
+
+def score_from_eps(eps: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+    """s = -eps_hat / sigma."""
+    return -eps / sigma
+
+
+def score_from_x0(x0: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+    """s = (alpha x0_hat - x) / sigma^2."""
+    return (alpha * x0 - x) / sigma**2
+
+
+def score_from_v(v: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+    """s = -eps_hat / sigma with eps_hat = (sigma x + alpha v_hat) / (alpha^2 + sigma^2)."""
+    return score_from_eps((sigma * x + alpha * v) / (alpha**2 + sigma**2), x, alpha, sigma)
+
+
+def x0_from_score(score: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+    """Tweedie's posterior mean x0_hat = (x + sigma^2 s) / alpha."""
+    return (x + sigma**2 * score) / alpha
+
+
+def eps_from_score(score: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+    """eps_hat = -sigma s."""
+    return -sigma * score
+
+
+def v_from_score(score: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+    """v_hat = alpha eps_hat - sigma x0_hat."""
+    eps = eps_from_score(score, x, alpha, sigma)
+    return alpha * eps - sigma * x0_from_score(score, x, alpha, sigma)
+
+
+def _identity(out: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+    return out
+
+
+#: prediction name -> the score it implies
+TO_SCORE: dict[str, Converter] = {
+    "score": _identity,
+    "eps": score_from_eps,
+    "x0": score_from_x0,
+    "v": score_from_v,
+}
+
+#: prediction name -> that prediction from the score
+FROM_SCORE: dict[str, Converter] = {
+    "score": _identity,
+    "eps": eps_from_score,
+    "x0": x0_from_score,
+    "v": v_from_score,
+}
