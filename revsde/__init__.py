@@ -7,7 +7,7 @@ the SDEs generalize. The docs site (docs/) describes the API.
 
 from solvers import sdeint
 
-from . import conversions, discrete, targets
+from . import conversions, discrete, metrics, predictions, targets, thresholding
 from .adapter import ScoreAdapter
 from .conversions import ve_to_vp, vp_to_ve
 from .denoise import denoise
@@ -30,9 +30,12 @@ __all__ = [
     "conversions",
     "denoise",
     "discrete",
+    "metrics",
+    "predictions",
     "sample",
     "sdeint",
     "targets",
+    "thresholding",
     "ve_to_vp",
     "vp_to_ve",
 ]

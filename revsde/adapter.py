@@ -14,7 +14,6 @@ from ._checks import TimeLike, check_int, checking, per_sample
 from .predictions import TO_SCORE
 from .sde import DiffusionSDE
 
-
 PREDICTIONS = TO_SCORE
 
 # What the network is told about the time, from the forward time t (a (batch,) tensor).

@@ -27,16 +27,36 @@ class VESDE(DiffusionSDE):
     g(t) = sigma_v(t) sqrt(2 log(sigma_max/sigma_min)) (Song et al. 2021, eq. 30; note g is the
     square root of d sigma_v^2/dt, not d sigma_v^2/dt itself).
 
-    ``sigma(t)`` is the exact std of x_t given a clean x_0, sqrt(sigma_v(t)^2 - sigma_min^2),
-    which is 0 at t = 0. The paper's code uses sigma_v(t) itself as the perturbation std, which
-    assumes the data already carry noise of std sigma_min; here ``noise_level`` is that quantity.
-    The prior is N(0, sigma_max^2 I), as in the paper.
+    Two conventions for ``sigma(t)``, the std of x_t given x_0 (``convention=``):
+
+    - ``"exact"`` (default): x_0 is clean data, so sigma(t) = sqrt(sigma_v(t)^2 - sigma_min^2),
+      0 at t = 0: the exact transition of this SDE from a clean start.
+    - ``"score_sde"``: sigma(t) = sigma_v(t), the perturbation std of Song et al.'s code, which
+      takes the data at t = 0 to carry noise of std sigma_min already. A network trained by
+      that code learned the score of these marginals: plug it in with this convention, so
+      that the adapter's conversions and the final Tweedie step use the noise level the
+      network was trained at (with "exact", a denoised sample keeps noise of std ~sigma_min).
+
+    f and g are the same in both. ``noise_level`` is sigma_v(t) in both. The prior is
+    N(0, sigma_max^2 I), as in the paper.
     """
 
+    CONVENTIONS = ("exact", "score_sde")
+
     def __init__(
-        self, sigma_min: float = 0.01, sigma_max: float = 50.0, *, validate_args: bool = True
+        self,
+        sigma_min: float = 0.01,
+        sigma_max: float = 50.0,
+        *,
+        convention: str = "exact",
+        validate_args: bool = True,
     ) -> None:
         super().__init__(validate_args=validate_args)
+        if convention not in self.CONVENTIONS:
+            raise ValueError(
+                f"convention must be one of {list(self.CONVENTIONS)}, got {convention!r}"
+            )
+        self.convention = convention
         self.sigma_min = check_parameter("sigma_min", sigma_min, low=0.0)
         self.sigma_max = check_parameter("sigma_max", sigma_max, low=0.0)
         if self.sigma_min >= self.sigma_max:
@@ -47,7 +67,10 @@ class VESDE(DiffusionSDE):
         self.prior_std = self.sigma_max
 
     def extra_repr(self) -> str:
-        return f"sigma_min={self.sigma_min}, sigma_max={self.sigma_max}"
+        return (
+            f"sigma_min={self.sigma_min}, sigma_max={self.sigma_max}, "
+            f"convention={self.convention!r}"
+        )
 
     default_t_min = 1e-5  # Song et al. 2021 stop VE sampling at 1e-5
 
@@ -78,6 +101,8 @@ class VESDE(DiffusionSDE):
         return torch.zeros_like(t)
 
     def _sigma(self, t: Tensor) -> Tensor:
+        if self.convention == "score_sde":
+            return self._noise_level(t)
         # sigma_min sqrt((smax/smin)^(2t) - 1), with expm1 for accuracy near t = 0.
         return self.sigma_min * torch.expm1(2.0 * self._log_ratio * t).sqrt()
 

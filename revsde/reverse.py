@@ -219,6 +219,14 @@ class ReverseSDE(torch.nn.Module):
         self._last_eval = (t, y, out)
         return out
 
+    def data_prediction(self, s: TimeLike, y: Tensor) -> Tensor:
+        """Tweedie's x0_hat = (y + sigma(t)^2 score) / alpha(t) at forward time t = t_max - s,
+        after ``denoised_transform`` (one score evaluation)."""
+        out = self.score(s, y)
+        t = self.forward_time(s, like=y)
+        alpha, sigma = per_sample(self.sde._alpha(t), y), per_sample(self.sde._sigma(t), y)
+        return x0_from_score(out, y, alpha, sigma).to(y.dtype)
+
     def last_denoised(self) -> Tensor | None:
         """The data prediction x0_hat = (y + sigma^2 s) / alpha of the last score evaluation
         (for previews in callbacks), or ``None`` before the first."""

@@ -1,45 +1,136 @@
-"""prior -> solver -> result: the whole sampler in one call (DESIGN §3)."""
+"""prior -> solver -> result: the whole sampler in one call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from solvers import Solver, resolve, sdeint
+from solvers import Solver, StepInfo, resolve, sdeint
 
-from .denoise import denoise as tweedie
+from ._checks import check_int, coefficient_dtype
+from .reverse import DenoisedTransform
 from .sde import DiffusionSDE
+
+Generators = torch.Generator | Sequence[torch.Generator] | Sequence[int] | None
+
+DEFAULT_METHOD = "heun"
+DEFAULT_STEPS = 15
+DEFAULT_SPACING = "quadratic"
 
 
 def sample(
     sde: DiffusionSDE,
     score: Callable[[Tensor, Tensor], Tensor],
     shape: tuple[int, ...],
-    method: str | type[Solver] | Solver = "pc",
-    steps: int = 1000,
+    method: str | type[Solver] | Solver = DEFAULT_METHOD,
+    steps: int = DEFAULT_STEPS,
     *,
-    spacing: str = "uniform",
+    spacing: str | None = None,
     t_min: float | None = None,
     denoise: bool = True,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
-    **options,
+    callback: Callable[[StepInfo], bool | None] | None = None,
+    denoised_transform: DenoisedTransform | None = None,
+    grad: bool = False,
+    compile: bool | dict[str, Any] = False,
+    **options: Any,
 ) -> Tensor:
     """Draw ``shape = (batch, *event_shape)`` samples: x_T from the prior, ``steps`` steps of
-    ``method`` on the reverse SDE (on the probability-flow ODE for ODE-only methods such as
-    ``heun`` and ``rk4``) down to t_min, then, with ``denoise``, Tweedie's posterior mean
-    E[x_0 | x_{t_min}] (Song et al. 2021 end their samplers with this step)."""
+    ``method`` on the reverse SDE (on the probability-flow ODE for ODE-only methods) down to
+    t_min, then, with ``denoise``, Tweedie's posterior mean E[x_0 | x_{t_min}] (Song et al.
+    2021 end their samplers with this step).
+
+    The defaults (``heun`` on the probability-flow ODE, 15 steps on the quadratic grid, 31
+    score evaluations with the final denoising step) were chosen by measurement on a 2-D
+    mixture with the exact score, where this reaches the error floor of the prior at ~20
+    evaluations and ``pc`` with 1000 steps is less accurate per evaluation than any other
+    method; the solvers guide gives the table.
+
+    Args:
+        spacing: the grid of ``ReverseSDE.times``; default "quadratic" for ODE-only methods
+            and "uniform" for SDE methods.
+        generator: a ``torch.Generator``; or one generator (or one integer seed) per sample,
+            so that sample i is the same whatever the batch it is drawn in.
+        callback: called after each step with a ``solvers.StepInfo`` (step index, times,
+            state, the data prediction x0_hat); returning ``True`` stops the solve.
+        denoised_transform: e.g. ``revsde.thresholding.dynamic()``; see ``ReverseSDE``.
+        grad: build the autograd graph (off by default: sampling runs under
+            ``torch.no_grad()``, so memory does not grow with the number of steps).
+        compile: ``True`` (or a dict of ``torch.compile`` arguments) compiles the score
+            function; the sampling path has no graph breaks.
+        **options: solver options (``n_corrector_steps``, ``snr``...).
+    """
+    if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2:
+        raise ValueError(
+            f"shape must be a tuple (batch, *event_shape) with at least two entries, got {shape!r}"
+        )
+    for n in shape:
+        check_int("every entry of shape", n, low=1)
+    steps = check_int("steps", steps, low=1)
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
     solver = resolve(method, **options)
+    generators = _generators(generator, shape[0], device)
+    if compile:
+        score = torch.compile(score, **(compile if isinstance(compile, dict) else {}))
     rsde = sde.reverse(
-        score, probability_flow=solver.ode_only, t_min=t_min, event_shape=tuple(shape[1:])
+        score,
+        probability_flow=solver.ode_only,
+        t_min=t_min,
+        event_shape=tuple(shape[1:]),
+        denoised_transform=denoised_transform,
     )
-    x_T = sde.prior_sample(tuple(shape), generator=generator, dtype=dtype, device=device)
-    ts = rsde.times(steps, spacing=spacing, dtype=x_T.dtype, device=x_T.device)
-    x = sdeint(
-        rsde, x_T, ts, method=solver, final_only=True, generator=generator, progress=progress
+    if spacing is None:
+        spacing = DEFAULT_SPACING if solver.ode_only else "uniform"
+    with torch.set_grad_enabled(grad):
+        x_T = _prior(sde, tuple(shape), generators, dtype, device)
+        ts = rsde.times(
+            steps, spacing=spacing, dtype=coefficient_dtype(x_T.dtype), device=x_T.device
+        )
+        x = sdeint(
+            rsde,
+            x_T,
+            ts,
+            method=solver,
+            final_only=True,
+            generator=generators,
+            progress=progress,
+            callback=callback,
+        )
+        return rsde.data_prediction(rsde.s_max, x) if denoise else x
+
+
+def _generators(generator: Generators, batch: int, device) -> Any:
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, Sequence) and len(generator) == batch:
+        if all(isinstance(g, torch.Generator) for g in generator):
+            return list(generator)
+        if all(isinstance(g, int) and not isinstance(g, bool) for g in generator):
+            dev = torch.device(device) if device is not None else torch.device("cpu")
+            return [torch.Generator(device=dev).manual_seed(g) for g in generator]
+    raise TypeError(
+        "generator must be a torch.Generator, or one generator or one integer seed per sample "
+        f"({batch} for this batch), got {type(generator).__name__}"
+        + (f" of length {len(generator)}" if isinstance(generator, Sequence) else "")
     )
-    return tweedie(sde, score, x, rsde.t_min) if denoise else x
+
+
+def _prior(sde: DiffusionSDE, shape, generators, dtype, device) -> Tensor:
+    if not isinstance(generators, list):
+        return sde.prior_sample(shape, generator=generators, dtype=dtype, device=device)
+    # sample i's prior comes from its own generator: independent of the batch
+    return torch.cat(
+        [
+            sde.prior_sample((1, *shape[1:]), generator=g, dtype=dtype, device=g.device).to(
+                device or g.device
+            )
+            for g in generators
+        ]
+    )

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, check_finite, check_int, per_sample
+from ._checks import TimeLike, check_finite, check_int, coefficient_dtype, per_sample
 from .sde import DiffusionSDE
 
 ArrayLike = Tensor | Sequence
@@ -221,7 +221,8 @@ class TargetScore:
             raise ValueError(
                 f"x must hold {self.target.dim} elements per sample, got shape {tuple(x.shape)}"
             )
+        flat = flat.to(coefficient_dtype(flat.dtype))  # half states: computed in float32
         alpha, sigma = self.target._coefficients(self.sde, t, flat)
         log_joint, comp_score = self.target._components(flat, alpha, sigma**2)
         resp = torch.softmax(log_joint, dim=1).unsqueeze(-1)
-        return (resp * comp_score).sum(1).reshape(x.shape)
+        return (resp * comp_score).sum(1).reshape(x.shape).to(x.dtype)

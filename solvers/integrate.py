@@ -146,6 +146,11 @@ def _check_times(ts: Any, y0: Tensor) -> list[float]:
         if ts.dim() != 1:
             raise ValueError(f"ts must be 1-d, got shape {tuple(ts.shape)}")
         times = ts.detach().double().cpu().tolist()
+        if ts.dtype in (torch.float16, torch.bfloat16) and len(set(times)) < len(times):
+            raise ValueError(
+                f"ts in {ts.dtype} rounds distinct times onto one another: keep ts in float32 "
+                "or float64 (the state may be half precision)"
+            )
     elif isinstance(ts, Sequence) and all(isinstance(t, (int, float)) for t in ts):
         times = [float(t) for t in ts]
     else:
