@@ -1,7 +1,8 @@
 """Transforms of the data prediction x0_hat for image models, applied by the reverse SDE
 (``denoised_transform=``) before the score is formed again from the transformed x0_hat:
 
-    x0_hat = (x + sigma^2 s) / alpha  ->  x0_hat' = transform(x0_hat)  ->  s' = (alpha x0_hat' - x) / sigma^2
+    x0_hat = (x + sigma^2 s) / alpha,  x0_hat' = transform(x0_hat),
+    s' = (alpha x0_hat' - x) / sigma^2.
 
 Off by default: they change the sampled law, and only suit data known to lie in a box.
 """

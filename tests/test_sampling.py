@@ -128,7 +128,7 @@ def test_callback_sees_every_step_with_the_data_prediction_and_can_stop():
         steps.append(info.step)
         return info.step == 2
 
-    y, stats = solvers.sdeint(
+    _, stats = solvers.sdeint(
         rsde, x_T, rsde.times(10), callback=stop, final_only=True, return_stats=True
     )
     assert steps == [0, 1, 2] and stats.steps == 3 and stats.nfe == 3
