@@ -119,6 +119,16 @@ def write_outputs(study: Study, out: Path) -> list[Path]:
     return paths
 
 
+def identical_curves(study: Study) -> list[list[str]]:
+    """The methods grouped by their error curve: methods whose (NFE, error) points are
+    bit-identical form one group."""
+    groups: dict[tuple, list[str]] = {}
+    for method in study.slopes:
+        key = tuple((r.nfe, r.sliced_w2, r.moment_w2) for r in study.runs if r.method == method)
+        groups.setdefault(key, []).append(method)
+    return list(groups.values())
+
+
 def plot(study: Study, path: Path) -> None:
     import matplotlib
 
@@ -126,9 +136,11 @@ def plot(study: Study, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    for method in study.slopes:
-        rows = [r for r in study.runs if r.method == method]
-        ax.loglog([r.nfe for r in rows], [r.sliced_w2 for r in rows], marker="o", label=method)
+    for methods in identical_curves(study):
+        rows = [r for r in study.runs if r.method == methods[0]]
+        # bit-identical methods (euler and milstein on additive noise) share one curve
+        label = " = ".join(methods)
+        ax.loglog([r.nfe for r in rows], [r.sliced_w2 for r in rows], marker="o", label=label)
     ax.axhline(
         study.noise_floor_sliced_w2, color="gray", linestyle="--", label="Monte Carlo noise floor"
     )
@@ -142,8 +154,36 @@ def plot(study: Study, path: Path) -> None:
     plt.close(fig)
 
 
+def _check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        parser.error(f"--device {device!r} is not a torch device: {exc}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        parser.error(
+            f"--device {device!r}: this torch build sees no CUDA device "
+            "(torch.cuda.is_available() is False); use --device cpu"
+        )
+
+
+def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
+    """Fail before the study, not after it, when the results cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".revsde-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        parser.error(f"--out {str(out)!r} is not a writable directory: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_device(parser, args.device)
+    _check_out(parser, args.out)
     study = run_study(
         sde=args.sde,
         target=args.target,

@@ -1,4 +1,4 @@
-"""Moving a state between the VE and VP coordinates of one diffusion (DESIGN §4).
+"""Moving a state between the VE and VP coordinates of one diffusion (the mathematics page of the docs).
 
 If x_VE = x_0 + sigma eps, then
 

@@ -6,7 +6,7 @@ For a forward process dx = f(t) x dt + g(t) dw and any lam >= 0, the process
 
 has the marginals p_t of the forward process (Anderson 1982; Song et al. 2021, eqs. 6 and 13;
 Zhang & Chen 2022 for the lam family). lam = 1 is the reverse-time SDE, lam = 0 the
-probability-flow ODE. torchsde integrates forward in time only, so :class:`ReverseSDE` runs in
+probability-flow ODE. torchsde integrates forward in time only, so `ReverseSDE` runs in
 the clock s = t_max - t in [0, t_max - t_min], where
 
     dx = -[f(t) x - (1 + lam^2)/2 g(t)^2 grad_x log p_t(x)] ds + lam g(t) dW_s,   t = t_max - s.
@@ -58,7 +58,7 @@ class ReverseSDE(torch.nn.Module):
         sde: the forward process.
         score: a callable ``score(x, t)`` returning grad_x log p_t(x) in the shape of ``x``,
             with ``t`` a 0-d or per-sample ``(batch,)`` forward time: a
-            :class:`revsde.ScoreAdapter` around a network, or a target's exact ``score(sde)``.
+            [`ScoreAdapter`][revsde.ScoreAdapter] around a network, or a target's exact ``score(sde)``.
         probability_flow: the ODE (lam = 0) instead of the SDE (lam = 1).
         lam: the noise scale lam >= 0 of the family above; overrides ``probability_flow``.
         t_min: where integration stops, in (0, t_max); default ``sde.default_t_min``

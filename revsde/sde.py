@@ -7,7 +7,7 @@ x_t | x_0 ~ N(alpha(t) x_0, sigma(t)^2 I) with
 
 and conversely f = d log(alpha)/dt and g^2 = d(sigma^2)/dt - 2 f sigma^2
 (Song et al., ICLR 2021, eqs. 5 and 29; Kingma et al., "Variational Diffusion Models", 2021).
-:class:`DiffusionSDE` holds that relation once: a subclass gives alpha and sigma, and f, g
+`DiffusionSDE` holds that relation once: a subclass gives alpha and sigma, and f, g
 follow by automatic differentiation unless the subclass overrides them with closed forms.
 """
 
@@ -213,7 +213,7 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
     ) -> ReverseSDE:
         """The reverse-time SDE of this process with score ``score(x, t)``, or with
         ``probability_flow=True`` the probability-flow ODE; keyword arguments (``lam``,
-        ``t_min``, ``t_max``, ``event_shape``) go to :class:`revsde.ReverseSDE`."""
+        ``t_min``, ``t_max``, ``event_shape``) go to [`ReverseSDE`][revsde.ReverseSDE]."""
         from .reverse import ReverseSDE  # reverse.py imports this module
 
         return ReverseSDE(self, score, probability_flow=probability_flow, **kwargs)

@@ -4,7 +4,7 @@ If x_0 ~ sum_k w_k N(mu_k, C_k) and x_t = alpha(t) x_0 + sigma(t) eps, then
 
     x_t ~ sum_k w_k N(alpha mu_k, alpha^2 C_k + sigma^2 I)
 
-(DESIGN §4), so the log-density and the score of every marginal are exact, and a target's
+(the mathematics page of the docs), so the log-density and the score of every marginal are exact, and a target's
 ``score(sde)`` is a drop-in replacement for a trained score network.
 
 Each component covariance is diagonalized once, C_k = U_k diag(lambda_k) U_k^T. Then
@@ -199,7 +199,7 @@ class Gaussian(GaussianMixture):
 
 
 class TargetScore:
-    """The exact score grad_x log p_t(x) of a :class:`GaussianMixture` diffused by ``sde``.
+    """The exact score grad_x log p_t(x) of a `GaussianMixture` diffused by ``sde``.
 
     ``score(x, t)`` takes ``x`` of shape ``(n, d)`` or ``(n, *event_shape)`` with d elements per
     sample, and ``t`` a float, a 0-d tensor or a per-sample ``(n,)`` tensor; it returns the

@@ -7,7 +7,7 @@ A solver is a small object with a pure step:
 
 ``sde`` follows torchsde's protocol (``f(t, y)``, ``g(t, y)``, ``noise_type``, ``sde_type``).
 A step draws no randomness of its own: the integration loop hands it ``noise``, a
-:class:`Noise` holding the Brownian increment dW = W(t1) - W(t0) and, where the solver declares
+`Noise` holding the Brownian increment dW = W(t1) - W(t0) and, where the solver declares
 it needs them, the space-time integral U = int_{t0}^{t1} (W_s - W_{t0}) ds and extra standard
 normals (for Langevin correctors). The loop may reuse the noise buffers between steps, so a
 step must not keep references to them.

@@ -4,7 +4,7 @@
 Over a step from reverse time s0 to s1, i.e. forward time t_hi = t_max - s0 down to
 t_lo = t_max - s1, the forward process moves x_lo to x_hi = a x_lo + b eps with
 a = alpha(t_hi)/alpha(t_lo) and b^2 = sigma(t_hi)^2 - a^2 sigma(t_lo)^2: the discrete chain
-step of DESIGN §4 (VE: a = 1, b^2 = sigma_i^2 - sigma_{i-1}^2; VP: a = sqrt(1 - beta_i),
+step of the mathematics page (VE: a = 1, b^2 = sigma_i^2 - sigma_{i-1}^2; VP: a = sqrt(1 - beta_i),
 b^2 = beta_i). The SDE object provides it as ``sde.transition(s0, s1, like)``, returning
 ``(a, b2, var_hi, var_lo, lam)`` (0-d tensors and the float lam), and the score as
 ``sde.score(s, y)``; revsde's ReverseSDE does.

@@ -305,21 +305,23 @@ def sdeint(
     Times are kept in float64 for a float64 state and float32 otherwise, whatever the state's
     precision (a bfloat16 grid cannot resolve the steps near the data).
 
+    torchsde's ``adaptive``, ``rtol``, ``atol``, ``dt_min``, ``names``, ``logqp``, ``extra`` and
+    ``extra_solver_state`` are accepted at their defaults only: anything else is a clear
+    ``NotImplementedError``, never silently ignored.
+
     Args:
         bm: a torchsde Brownian object (``BrownianInterval``...) to draw increments from,
             for refinable paths and agreement with torchsde.
-        method: a name in ``solvers.SOLVERS``, a :class:`~solvers.Solver` class, or an instance.
+        method: a name in ``solvers.SOLVERS``, a [`Solver`][solvers.Solver] class, or an instance.
         dt: ``None`` (the default): one step per interval of ``ts``. A number: each interval
             is split into the fewest equal steps no longer than ``dt`` (every ts is hit).
-        adaptive, rtol, atol, dt_min, names, logqp, extra, extra_solver_state: torchsde's;
-            only their defaults are supported (a clear error otherwise).
         options: solver options as a dict (torchsde's way); the same as ``**solver_options``.
         generator: a ``torch.Generator`` for the default noise, or a list of one generator per
             sample so that sample i does not depend on the batch size.
         final_only: return only the final state, shape ``y0.shape``, storing no path.
         progress: show a tqdm progress bar over the steps.
-        return_stats: also return a :class:`SolveStats` with evaluation counts.
-        callback: called as ``callback(info)`` with a :class:`StepInfo` after each step; if
+        return_stats: also return a `SolveStats` with evaluation counts.
+        callback: called as ``callback(info)`` with a `StepInfo` after each step; if
             it returns ``True`` the solve stops there and returns the states recorded so far
             (with ``final_only``, the current state).
         check_finite: check the state after every step and stop at the first non-finite one

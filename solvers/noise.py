@@ -1,14 +1,14 @@
 """Noise sources for the integration loop: what draws the Brownian increments.
 
-- :class:`RandnNoise`: plain ``torch.randn`` into buffers reused across steps (the default,
+- `RandnNoise`: plain ``torch.randn`` into buffers reused across steps (the default,
   fastest).
-- :class:`PerSampleNoise`: one ``torch.Generator`` per sample, so that sample i's path does not
+- `PerSampleNoise`: one ``torch.Generator`` per sample, so that sample i's path does not
   depend on the batch it is in.
-- :class:`BrownianNoise`: a torchsde Brownian object (``BrownianInterval``, ``BrownianPath``),
+- `BrownianNoise`: a torchsde Brownian object (``BrownianInterval``, ``BrownianPath``),
   so that one path can be queried on nested grids for strong-convergence studies, and so that
   results agree with ``torchsde.sdeint`` given the same object.
 
-Every source returns a :class:`~solvers.base.Noise` for a step [t0, t1]: dW ~ N(0, h), and on
+Every source returns a [`Noise`][solvers.Noise] for a step [t0, t1]: dW ~ N(0, h), and on
 request U = int (W_s - W_t0) ds (drawn as U = h (dW/2 + H), H ~ N(0, h/12) independent of dW)
 and extra standard normals.
 """

@@ -12,6 +12,10 @@ from hypothesis import strategies as st
 
 import revsde
 
+# The tests' tensors are small: one intra-op thread avoids oversubscribing a loaded machine
+# (the suite took 2.4x longer with torch's default threads on 2 busy cores).
+torch.set_num_threads(1)
+
 # Deterministic examples: a statistical test must not flip between runs.
 settings.register_profile(
     "revsde",

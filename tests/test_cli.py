@@ -62,3 +62,30 @@ def test_metrics():
     x = torch.randn(500, 2, dtype=torch.float64)
     assert sliced_w2(x, x) == 0.0
     assert sliced_w2(x, x + torch.tensor([1.0, 0.0], dtype=torch.float64)) > 0.3
+
+
+def test_device_and_out_are_checked_before_the_study(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--device", "cuda", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "sees no CUDA device" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--out", str(blocker / "sub")])  # a path under a file
+    assert exc.value.code == 2
+    assert "is not a writable directory" in capsys.readouterr().err
+
+
+def test_bit_identical_methods_share_one_curve():
+    from revsde.cli import identical_curves
+    from revsde.compare import Run, Study
+
+    study = Study("vp", "mixture2d", 10, 0, "float64", "cpu", 0.1, 0.1)
+    for method, err in (("euler", 0.5), ("milstein", 0.5), ("heun", 0.2)):
+        study.runs.append(Run(method, 10, 10, err, err, 0.0))
+        study.slopes[method] = None
+    assert identical_curves(study) == [["euler", "milstein"], ["heun"]]

@@ -1,0 +1,225 @@
+"""Reliability: exact gradients through every solver, NaNs traced to the step and the part
+that produced them, a stated precision policy, and errors that name the real problem."""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+
+import pytest
+import torch
+import torchsde
+from test_targets import mixture_2d
+
+import revsde
+import solvers
+from revsde.targets import Gaussian
+from solvers import SOLVERS
+from solvers.problems import OU
+
+D64 = torch.float64
+
+
+# ----- gradients: every method, parameters in f, in g and in the score -----
+
+
+class LearnableGaussianScore(torch.nn.Module):
+    """The exact score of N(mu, diag(exp(log_c))) diffused by ``sde``, with mu and log_c
+    learnable: -(x - alpha mu) / (alpha^2 c + sigma^2)."""
+
+    def __init__(self, sde):
+        super().__init__()
+        self.sde = sde
+        self.mu = torch.nn.Parameter(torch.tensor([0.5, -0.3], dtype=D64))
+        self.log_c = torch.nn.Parameter(torch.tensor([0.2, -0.4], dtype=D64))
+
+    def forward(self, x, t):
+        a = self.sde.alpha(t).reshape(-1, 1)
+        s = self.sde.sigma(t).reshape(-1, 1)
+        return -(x - a * self.mu) / (a**2 * self.log_c.exp() + s**2)
+
+
+class LearnableSDE(torch.nn.Module):
+    """dy = (-theta_f y + 0.1 sin y) dt + g dW with g = theta_g y (multiplicative) or
+    g = theta_g (additive)."""
+
+    noise_type, sde_type = "diagonal", "ito"
+
+    def __init__(self, additive):
+        super().__init__()
+        self.additive_noise = additive
+        self.theta_f = torch.nn.Parameter(torch.tensor(0.7, dtype=D64))
+        self.theta_g = torch.nn.Parameter(torch.tensor(0.4, dtype=D64))
+
+    def f(self, t, y):
+        return -self.theta_f * y + 0.1 * torch.sin(y)
+
+    def g(self, t, y):
+        return self.theta_g.expand_as(y) if self.additive_noise else self.theta_g * y
+
+
+def gradient_problem(method):
+    """The SDE a method can integrate, with learnable parameters where the method uses them."""
+    solver = solvers.resolve(method)
+    if solver.requires or solver.ode_only:
+        sde = revsde.VPSDE()
+        score = LearnableGaussianScore(sde)
+        rsde = sde.reverse(score, probability_flow=solver.ode_only, t_min=0.05)
+        return rsde, [score.mu, score.log_c], rsde.times(12, dtype=D64)
+    sde = LearnableSDE(additive=solver.requires_additive)
+    return sde, [sde.theta_f, sde.theta_g], torch.linspace(0, 1, 13, dtype=D64)
+
+
+@pytest.mark.parametrize("method", sorted(SOLVERS))
+def test_gradients_equal_finite_differences(method):
+    sde, params, ts = gradient_problem(method)
+    y0 = torch.tensor([[0.3, -1.2], [1.1, 0.4], [-0.5, 0.9]], dtype=D64, requires_grad=True)
+
+    def loss():
+        y = solvers.sdeint(
+            sde, y0, ts, method=method, final_only=True, generator=torch.Generator().manual_seed(5)
+        )
+        return (y * torch.tensor([1.0, -2.0], dtype=D64)).sum()
+
+    grads = torch.autograd.grad(loss(), [*params, y0])
+    for p, g in zip([*params, y0], grads, strict=True):
+        assert g is not None
+        fd = torch.zeros_like(p)
+        with torch.no_grad():
+            for i in range(p.numel()):
+                flat = p.view(-1)
+                h = 1e-6
+                flat[i] += h
+                up = float(loss())
+                flat[i] -= 2 * h
+                down = float(loss())
+                flat[i] += h
+                fd.view(-1)[i] = (up - down) / (2 * h)
+        torch.testing.assert_close(g, fd, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["euler", "milstein"])
+def test_gradients_equal_torchsdes_with_a_learnable_multiplicative_diffusion(method):
+    """(torchsde's derivative-free Milstein takes another support value than ours, so
+    milstein_df is held to finite differences above instead.)"""
+    sde = LearnableSDE(additive=False)
+    y0 = torch.full((6, 2), 0.7, dtype=D64)
+    ts = torch.linspace(0, 1, 17, dtype=D64)
+
+    def grads(fn):
+        sde.zero_grad()
+        bm = torchsde.BrownianInterval(0.0, 1.0, size=y0.shape, dtype=D64, entropy=11)
+        fn(sde, y0, ts, bm)[-1].sum().backward()
+        return sde.theta_f.grad.clone(), sde.theta_g.grad.clone()
+
+    ours = grads(lambda *a: solvers.sdeint(*a, method=method))
+    theirs = grads(lambda *a: torchsde.sdeint(*a, method=method, dt=1 / 16))
+    assert float(ours[1].abs()) > 0  # the diffusion's parameter does get a gradient
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
+
+
+# ----- NaN and silent garbage -----
+
+
+def test_a_score_that_turns_nan_halfway_is_named_at_its_step():
+    sde, target = revsde.VPSDE(), mixture_2d()
+    exact = target.score(sde)
+
+    def score(x, t):
+        out = exact(x, t)
+        return out * math.nan if float(t.max()) < 0.5 else out
+
+    rsde = sde.reverse(score)
+    calls = []
+    ts = rsde.times(10, dtype=D64)
+    with pytest.raises(solvers.NonFiniteError) as info:
+        solvers.sdeint(rsde, torch.randn(4, 2, dtype=D64), ts, callback=calls.append)
+    message = str(info.value)
+    # steps of 0.0999 in t from t = 1: the first to start below t = 0.5 is the seventh
+    assert "at step 7 of 10" in message
+    assert "s = 0.5994" in message and "forward time t = 0.4006" in message
+    assert "the score" in message and "the diffusion" not in message
+    assert len(calls) == 6  # no step ran after the bad one
+
+
+def test_the_cosine_process_refuses_to_start_where_its_drift_diverges():
+    sde = revsde.CosineVPSDE()
+    with pytest.raises(ValueError, match=r"t_max must be < T = 1.0 for CosineVPSDE"):
+        sde.reverse(mixture_2d().score(sde), t_max=1.0)
+    sde.reverse(mixture_2d().score(sde), t_max=0.999)  # below T is allowed
+
+
+@pytest.mark.parametrize("kind", ["ve", "vp", "subvp", "cosine"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_coefficients_are_float32_for_lower_precisions(kind, dtype):
+    sde = {"ve": revsde.VESDE, "vp": revsde.VPSDE, "subvp": revsde.SubVPSDE}.get(
+        kind, revsde.CosineVPSDE
+    )()
+    t = torch.tensor([0.05, 0.7, 0.95], dtype=dtype)
+    ref = torch.tensor([0.05, 0.7, 0.95], dtype=D64).to(dtype).double()
+    for name in ("alpha", "sigma", "drift_coeff", "diffusion_coeff"):
+        out = getattr(sde, name)(t)
+        assert out.dtype == torch.float32 and bool(torch.isfinite(out).all()), name
+        torch.testing.assert_close(out.double(), getattr(sde, name)(ref), rtol=1e-5, atol=1e-7)
+    y = torch.randn(3, 2, dtype=dtype)
+    assert sde.f(t, y).dtype == dtype and sde.g(t, y).dtype == dtype
+
+
+def test_a_float64_score_does_not_promote_a_float32_run():
+    sde, target = revsde.VPSDE(), Gaussian(torch.zeros(2, dtype=D64), torch.eye(2, dtype=D64))
+    exact = target.score(sde)
+    rsde = sde.reverse(lambda x, t: exact(x.double(), t.double()))
+    y = solvers.sdeint(rsde, torch.randn(4, 2), rsde.times(5))
+    assert y.dtype == torch.float32
+
+
+def test_the_adapter_refuses_t_zero_and_sdeint_refuses_times_past_the_end():
+    sde = revsde.VESDE()
+    adapter = revsde.ScoreAdapter(lambda x, t: x, sde, prediction="eps")
+    with pytest.raises(ValueError, match=r"t must be > 0: the score is undefined where sigma"):
+        adapter(torch.ones(2, 2), 0.0)
+    rsde = sde.reverse(mixture_2d().score(sde))
+    with pytest.raises(ValueError, match=r"ts \(reverse clock s\) must lie in \[0.0, 0.99999\]"):
+        solvers.sdeint(rsde, torch.zeros(2, 2), [0.0, 0.5, 1.5])
+    with pytest.raises(ValueError, match=r"ts must lie in \[0.0, 1.0\]"):
+        solvers.sdeint(sde, torch.zeros(2, 2), [0.0, 1.5], dt=0.1)
+
+
+def test_final_only_memory_does_not_grow_with_the_number_of_steps():
+    sde, y0 = OU(), torch.zeros(2, 2)
+
+    def peak(n):
+        tracemalloc.start()
+        solvers.sdeint(sde, y0, [0.0, 1.0], dt=1.0 / n, final_only=True)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    small, large = peak(1_000), peak(20_000)
+    # a grid of 20 000 time tensors built up front held > 1 MB of Python objects alone
+    assert large - small < 100_000, (small, large)
+
+
+# ----- errors that name the argument, checked before any work -----
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"steps": 0}, ValueError, r"steps must be an integer >= 1, got 0"),
+        ({"shape": 64}, ValueError, r"shape must be a tuple \(batch, \*event_shape\)"),
+        ({"dtype": torch.int64}, TypeError, r"dtype must be a floating-point torch.dtype"),
+        ({"final_onyl": True}, TypeError, r"unexpected keyword argument\(s\) \['final_onyl'\]"),
+        ({"method": "bogus"}, ValueError, r"unknown method 'bogus'; valid methods are"),
+    ],
+)
+def test_sample_errors_name_the_argument(kwargs, error, match):
+    sde = revsde.VPSDE()
+    args = {"shape": (4, 2), **kwargs}
+    with pytest.raises(error, match=match):
+        revsde.sample(sde, mixture_2d().score(sde), **args)
+
+
+def test_dt_may_be_a_zero_dim_tensor():
+    ys = solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=torch.tensor(0.25))
+    assert ys.shape == (2, 2, 2)
