@@ -1,4 +1,5 @@
-"""Moving a state between the VE and VP coordinates of one diffusion (the mathematics page of the docs).
+"""Moving a state between the VE and VP coordinates of one diffusion (see the docs' mathematics
+page).
 
 If x_VE = x_0 + sigma eps, then
 

@@ -58,7 +58,8 @@ class ReverseSDE(torch.nn.Module):
         sde: the forward process.
         score: a callable ``score(x, t)`` returning grad_x log p_t(x) in the shape of ``x``,
             with ``t`` a 0-d or per-sample ``(batch,)`` forward time: a
-            [`ScoreAdapter`][revsde.ScoreAdapter] around a network, or a target's exact ``score(sde)``.
+            [`ScoreAdapter`][revsde.ScoreAdapter] around a network, or a target's exact
+            ``score(sde)``.
         probability_flow: the ODE (lam = 0) instead of the SDE (lam = 1).
         lam: the noise scale lam >= 0 of the family above; overrides ``probability_flow``.
         t_min: where integration stops, in (0, t_max); default ``sde.default_t_min``

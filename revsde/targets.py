@@ -4,8 +4,8 @@ If x_0 ~ sum_k w_k N(mu_k, C_k) and x_t = alpha(t) x_0 + sigma(t) eps, then
 
     x_t ~ sum_k w_k N(alpha mu_k, alpha^2 C_k + sigma^2 I)
 
-(the mathematics page of the docs), so the log-density and the score of every marginal are exact, and a target's
-``score(sde)`` is a drop-in replacement for a trained score network.
+(the docs' mathematics page), so the log-density and the score of every marginal are exact,
+and a target's ``score(sde)`` is a drop-in replacement for a trained score network.
 
 Each component covariance is diagonalized once, C_k = U_k diag(lambda_k) U_k^T. Then
 alpha^2 C_k + sigma^2 I = U_k diag(alpha^2 lambda_k + sigma^2) U_k^T for every t, so a per-sample
