@@ -1,10 +1,17 @@
 """Per-step cost of ``solvers.sdeint(method="euler")`` beside a minimal in-place torch loop and
-``torchsde.sdeint`` with the same method, on a diagonal Ornstein–Uhlenbeck SDE.
+``torchsde.sdeint`` with the same method, on two problems:
 
-The three run interleaved (A, B, C, A, B, C, ...) so that machine noise hits them alike; the
-table gives the median time per step and the ratio to the minimal loop.
+- ``ou``: a diagonal Ornstein–Uhlenbeck SDE (the loop's own overhead);
+- ``reverse``: the reverse VP SDE of a diffusion, with revsde's default argument checks, against
+  a hand-written loop that calls the same score (built on a process with its checks off) with
+  float coefficients: the exact 2-D mixture score at batch 8 and 1000x2, and a small
+  convolutional noise-prediction network through ``ScoreAdapter`` at 64x3x32x32.
 
-    python benchmarks/speed.py                       # CPU, batches 1000x2 and 10000x64
+Everything runs under ``torch.no_grad()``, as sampling does. The implementations run
+interleaved (A, B, C, A, B, C, ...) so that machine noise hits them alike; the table gives the
+median time per step and the ratio to the minimal loop.
+
+    python benchmarks/speed.py                       # CPU, both problems
     python benchmarks/speed.py --device cuda --markdown docs/benchmarks/speed-cuda.md
 """
 
@@ -20,7 +27,9 @@ import time
 import torch
 import torchsde
 
+import revsde
 import solvers
+from revsde.compare import mixture_2d
 from solvers.problems import OU
 
 
@@ -48,6 +57,63 @@ def theirs(sde, y0, n_steps, T=1.0):
     return torchsde.sdeint(sde, y0, ts, method="euler", dt=T / n_steps * (1 + 1e-10))[-1]
 
 
+class TinyEpsNet(torch.nn.Module):
+    """A small convolutional noise predictor for the image-shaped reverse SDE."""
+
+    def __init__(self, channels=3, width=32):
+        super().__init__()
+        self.inp = torch.nn.Conv2d(channels, width, 3, padding=1)
+        self.out = torch.nn.Conv2d(width, channels, 3, padding=1)
+
+    def forward(self, x, t):
+        h = torch.nn.functional.silu(self.inp(x) + t.reshape(-1, 1, 1, 1).to(x.dtype))
+        return self.out(h)
+
+
+def reverse_problem(shape, device, dtype):
+    """(checked reverse SDE, unchecked score for the hand loop) for a state of ``shape``."""
+    checked, unchecked = revsde.VPSDE(), revsde.VPSDE(validate_args=False)
+    if len(shape) == 2:
+        target = mixture_2d()
+        score, raw = target.score(checked), target.score(unchecked)
+    else:
+        net = TinyEpsNet(shape[1]).to(device=device, dtype=dtype)
+        score = revsde.ScoreAdapter(net, checked, prediction="eps")
+        raw = revsde.ScoreAdapter(net, unchecked, prediction="eps")
+    return checked.reverse(score), raw
+
+
+def hand_reverse_loop(rsde, score, y0, n_steps):
+    """Euler–Maruyama on the reverse VP SDE written by hand: float coefficients, one reused
+    noise buffer, in-place updates, no checks."""
+    sde = rsde.sde
+    h = rsde.s_max / n_steps
+    y = y0.clone()
+    noise = torch.empty_like(y)
+    for i in range(n_steps):
+        t = rsde.t_max - i * h
+        beta = sde.beta_min + t * (sde.beta_max - sde.beta_min)
+        s = score(y, torch.full((), t, dtype=y.dtype, device=y.device))
+        y.add_(y, alpha=0.5 * beta * h).add_(s, alpha=beta * h)
+        y.add_(noise.normal_(0.0, math.sqrt(beta * h)))
+    return y
+
+
+def ours_reverse(rsde, y0, n_steps):
+    ts = rsde.times(n_steps, dtype=y0.dtype, device=y0.device)
+    return solvers.sdeint(rsde, y0, ts, method="euler", final_only=True)
+
+
+def bench_reverse(shape, args, device, dtype):
+    rsde, raw = reverse_problem(shape, device, dtype)
+    y = torch.randn(shape, dtype=dtype, device=device)
+    impls = {
+        "hand-written loop": (lambda n: hand_reverse_loop(rsde, raw, y, n), args.steps),
+        "revsde sdeint": (lambda n: ours_reverse(rsde, y, n), args.steps),
+    }
+    return _time(impls, args, device)
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -65,6 +131,10 @@ def bench(shape, args, device, dtype):
         "revsde sdeint": (lambda n: ours(sde, y, n), args.steps),
         "torchsde sdeint": (lambda n: theirs(sde, y_flat, n), args.torchsde_steps),
     }
+    return _time(impls, args, device)
+
+
+def _time(impls, args, device):
     times = {name: [] for name in impls}
     for fn, n in impls.values():  # warm-up
         fn(min(n, 20))
@@ -83,7 +153,12 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--sizes", default="1000x2,10000x64,64x3x32x32", help="batch shapes, comma-separated"
+        "--sizes", default="1000x2,10000x64,64x3x32x32", help="OU batch shapes, comma-separated"
+    )
+    parser.add_argument(
+        "--reverse-sizes",
+        default="8x2,1000x2,64x3x32x32",
+        help="reverse-SDE batch shapes, comma-separated",
     )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
@@ -108,15 +183,21 @@ def main(argv=None):
     )
     print(header)
     rows, results = [], {}
-    for size in args.sizes.split(","):
-        shape = tuple(int(s) for s in size.split("x"))
-        r = results[size] = bench(shape, args, device, dtype)
-        base = r["minimal loop"]
-        for name, per_step in r.items():
-            rows.append(f"| {size} | {name} | {per_step * 1e6:.1f} | {per_step / base:.2f}x |")
+    jobs = [("ou", size, bench) for size in args.sizes.split(",") if size]
+    jobs += [("reverse", size, bench_reverse) for size in args.reverse_sizes.split(",") if size]
+    with torch.no_grad():
+        for problem, size, fn in jobs:
+            shape = tuple(int(s) for s in size.split("x"))
+            r = results[f"{problem} {size}"] = fn(shape, args, device, dtype)
+            base = next(iter(r.values()))
+            for name, per_step in r.items():
+                rows.append(
+                    f"| {problem} | {size} | {name} | {per_step * 1e6:.1f} | "
+                    f"{per_step / base:.2f}x |"
+                )
     table = (
-        "| batch | implementation | µs / step | vs minimal loop |\n|---|---|---|---|\n"
-        + "\n".join(rows)
+        "| problem | batch | implementation | µs / step | vs minimal or hand loop |\n"
+        "|---|---|---|---|---|\n" + "\n".join(rows)
     )
     print(table)
     if args.json:
