@@ -216,9 +216,9 @@ class ReverseSDE(torch.nn.Module):
     # ----- the score at reverse time s, and the torchsde protocol -----
     def _coefficients(self, s: TimeLike, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(t, f(t), lam g(t), (1 + lam^2)/2 g(t)^2) at reverse time s, shaped per sample
-        against ``y``. A solver asks
-        for the drift and the diffusion at the same time tensor: the last one is remembered
-        (keyed by the tensor itself and its version counter, so an in-place change misses)."""
+        against ``y``. A solver asks for the drift and the diffusion at the same time tensor,
+        so the last one is remembered (keyed by the tensor itself and its version counter: an
+        in-place change misses the memo)."""
         key = (s, s._version, y.dtype, y.dim()) if isinstance(s, Tensor) else None
         cached = self._memo.coefficients
         if (

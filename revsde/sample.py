@@ -48,9 +48,9 @@ def sample(
 
     The defaults (``heun`` on the probability-flow ODE, 15 steps on the quadratic grid, 31
     score evaluations with the final denoising step) were chosen by measurement on a 2-D
-    mixture with the exact score, where this reaches the error floor of the prior at ~20
-    evaluations and ``pc`` with 1000 steps is less accurate per evaluation than any other
-    method; the solvers guide gives the table.
+    mixture with the exact score: it reaches the error left by the prior at ~20 evaluations,
+    where ``pc``, the former default, is the least accurate method per evaluation; the solvers
+    guide gives the table.
 
     Args:
         spacing: the grid of ``ReverseSDE.times``; default "quadratic" for ODE-only methods

@@ -347,8 +347,10 @@ def test_ancestral_offers_both_variances_and_beta_measures_better_on_vp():
                 generator=torch.Generator().manual_seed(1),
             )
         errs[variance] = float(torch.diag(torch.cov(y.T) - law.covariance).min())
-    # the covariance's standard error at n = 1e5 is about 0.005
-    assert errs["posterior"] < -0.05 < -0.02 < errs["beta"]
+    # the covariance's standard error at n = 1e5 is about 0.005: posterior under-disperses by
+    # more than 10 of them, beta's bias is within 4
+    assert errs["posterior"] < -0.05, errs
+    assert errs["beta"] > -0.02, errs
     assert solvers.resolve("ancestral").variance == "beta"
     with pytest.raises(ValueError, match="variance must be one of"):
         solvers.resolve("ancestral", variance="bogus")
