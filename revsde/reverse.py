@@ -284,6 +284,13 @@ class ReverseSDE(torch.nn.Module):
             return torch.zeros_like(y)
         return self._coefficients(s, y)[2].to(y.dtype).expand_as(y)
 
+    def marginal_coefficients(self, s: TimeLike, like: Tensor) -> tuple[Tensor, Tensor]:
+        """(alpha(t), sigma(t)) of the forward process at t = t_max - s, shaped per sample
+        against ``like``: the exactly known linear part that the semi-linear solvers (DDIM,
+        DPM-Solver++) integrate in closed form, with log-SNR lambda = log(alpha / sigma)."""
+        t = self.forward_time(s, like=like)
+        return per_sample(self.sde._alpha(t), like), per_sample(self.sde._sigma(t), like)
+
     def transition(self, s0: TimeLike, s1: TimeLike, like: Tensor | None = None) -> Transition:
         """The forward step that this reverse step undoes, for the discrete predictors.
 

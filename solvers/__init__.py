@@ -6,7 +6,9 @@ Brownian objects, when a caller passes one). ``sdeint`` is the one entry point;
 """
 
 from .base import Noise, NonFiniteError, Solver
+from .ddim import DDIM
 from .diffusion import Ancestral, ReverseDiffusion
+from .dpm_solver import DPMSolverPP, DPMSolverPP2S, DPMSolverPP3M, SDEDPMSolverPP
 from .euler import EulerMaruyama
 from .integrate import SolveStats, StepInfo, TorchsdeConventionWarning, sdeint
 from .milstein import Milstein, MilsteinDerivativeFree
@@ -16,10 +18,14 @@ from .registry import SOLVERS, resolve
 from .sra import SRA1
 
 __all__ = [
+    "DDIM",
     "RK4",
     "SOLVERS",
     "SRA1",
     "Ancestral",
+    "DPMSolverPP",
+    "DPMSolverPP2S",
+    "DPMSolverPP3M",
     "EulerMaruyama",
     "Heun",
     "LangevinCorrector",
@@ -31,6 +37,7 @@ __all__ = [
     "NullPredictor",
     "PredictorCorrector",
     "ReverseDiffusion",
+    "SDEDPMSolverPP",
     "SolveStats",
     "Solver",
     "StepInfo",

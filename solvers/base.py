@@ -18,7 +18,8 @@ Each solver class declares what the loop checks before it starts:
   is not additive where that matters; see each docstring);
 - ``sde_type``: ``"ito"`` or ``"stratonovich"``;
 - ``noise_types``: the torchsde noise types it supports;
-- ``nfe_per_step``: drift (or score) evaluations per step;
+- ``nfe_per_step``: drift (or score) evaluations per step (``nfe_startup`` more on the
+  first step of a multistep method that starts with a costlier single-step one);
 - ``needs_levy_area``: it uses ``noise.U``; ``n_extra_normals``: how many extra N(0, I) draws;
 - ``requires_additive``: only for SDEs that declare ``additive_noise = True`` (g independent
   of the state); ``ode_only``: only for g = 0;
@@ -30,6 +31,13 @@ reverse SDEs do): ``is_ode = True`` declares g = 0 (ODE-only methods refuse anyt
 the time range once and may skip its per-call argument checks; ``forward_time(t)`` maps the
 integration clock to the diffusion's time for messages; ``last_denoised()`` returns the data
 prediction of the last model evaluation, for callbacks.
+
+Semi-linear solvers (DDIM, DPM-Solver++) see the SDE as dx = [a(t) x + b(t) D(x, t)] dt +
+c(t) dW with its linear part known exactly; they declare in ``requires`` the two methods that
+describe it: ``marginal_coefficients(t, like) -> (alpha, sigma)``, the transition coefficients
+of the forward process at the integration time t (log-SNR lambda = log(alpha / sigma)), and
+``data_prediction(t, y)``, the model's estimate of the clean data (one model evaluation).
+revsde's reverse SDEs provide both; the conversion to x0_hat happens there, never in a solver.
 
 A step must not modify ``y0`` or the tensors in ``state`` in place: the loop keeps the state
 before each step to diagnose a non-finite one, and autograd may hold them.
@@ -94,6 +102,12 @@ class Solver:
     def nfe(self) -> int:
         """Drift or score evaluations per step of this configured instance."""
         return self.nfe_per_step
+
+    @property
+    def nfe_startup(self) -> int:
+        """Evaluations the first step costs beyond ``nfe`` (a multistep method that starts
+        with a single-step method of higher cost); a solve costs steps * nfe + nfe_startup."""
+        return 0
 
     def init(self, sde: Any, t0: Tensor, y0: Tensor) -> Any:
         """Set up the solver's state (history for multistep methods); ``None`` by default."""

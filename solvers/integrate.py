@@ -97,6 +97,13 @@ class _Counted:
     def transition(self, t0: Tensor, t1: Tensor, like: Tensor):
         return self._sde.transition(t0, t1, like)
 
+    def data_prediction(self, t: Tensor, y: Tensor) -> Tensor:
+        self.n_score += 1  # one model evaluation, like a score call
+        return self._sde.data_prediction(t, y)
+
+    def marginal_coefficients(self, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
+        return self._sde.marginal_coefficients(t, like)
+
 
 # The keywords sdeint itself takes, for the message on a misspelt one.
 _SDEINT_KEYWORDS = (

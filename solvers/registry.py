@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import Solver
+from .ddim import DDIM
 from .diffusion import Ancestral, ReverseDiffusion
+from .dpm_solver import DPMSolverPP, DPMSolverPP2S, DPMSolverPP3M, SDEDPMSolverPP
 from .euler import EulerMaruyama
 from .milstein import Milstein, MilsteinDerivativeFree
 from .ode import RK4, Heun
@@ -25,6 +27,11 @@ SOLVERS: dict[str, type[Solver]] = {
     "reverse_diffusion": ReverseDiffusion,
     "ancestral": Ancestral,
     "pc": PredictorCorrector,
+    "ddim": DDIM,
+    "dpmpp_2s": DPMSolverPP2S,
+    "dpmpp_2m": DPMSolverPP,
+    "dpmpp_3m": DPMSolverPP3M,
+    "dpmpp_2m_sde": SDEDPMSolverPP,
 }
 
 
