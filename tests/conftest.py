@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import revsde
+
+# benchmarks/peers.py loads diffusers and k-diffusion for the parity tests too
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 # The tests' tensors are small: one intra-op thread avoids oversubscribing a loaded machine
 # (the suite took 2.4x longer with torch's default threads on 2 busy cores).

@@ -1,0 +1,178 @@
+"""Parity with the peers where they define the same scheme: given the same grid, the same
+start and the same noise, revsde's samplers reproduce k-diffusion's to float64 rounding. The
+peers are in the ``peers`` extra; without it these tests skip (CI requires them)."""
+
+from __future__ import annotations
+
+import math
+
+import peers
+import pytest
+import torch
+
+import revsde
+import solvers
+from revsde.targets import Gaussian
+
+D64 = torch.float64
+MU = torch.tensor([1.0, -0.5], dtype=D64)
+C = torch.tensor([0.3, 2.0], dtype=D64)
+
+
+@pytest.fixture(scope="module")
+def k_sampling():
+    try:
+        return peers.k_diffusion_sampling()
+    except peers.PeerMissing as exc:
+        if peers.required():
+            raise
+        pytest.skip(str(exc))
+
+
+def ve_denoiser(x, sigma):
+    """k-diffusion's D(x; sigma) of N(MU, diag C) data: E[x_0 | x_0 + sigma n = x]."""
+    s2 = sigma.reshape(-1, 1) ** 2
+    return MU + (x - MU) * C / (C + s2)
+
+
+def problem(kind):
+    """The probability-flow ODE of the target, the start, and the grid as k-diffusion sees it:
+    noise levels sigma/alpha, states x/alpha (the VE coordinates of any process)."""
+    sde = revsde.VPSDE() if kind == "vp" else revsde.VESDE(0.01, 20.0)
+    target = Gaussian(MU, torch.diag(C))
+    rode = sde.reverse(target.score(sde), probability_flow=True)
+    ts = rode.times(10, spacing="quadratic", dtype=D64)
+    t = rode.forward_time(ts)
+    alpha, sigma = sde.alpha(t), sde.sigma(t)
+    x_T = torch.randn(64, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
+    return rode, ts, x_T, alpha, sigma / alpha
+
+
+@pytest.mark.parametrize("kind", ["vp", "ve"])
+def test_dpmpp_2m_equals_k_diffusions(k_sampling, kind):
+    rode, ts, x_T, alpha, k_sigmas = problem(kind)
+    ours = solvers.sdeint(rode, x_T, ts, method="dpmpp_2m", final_only=True)
+    theirs = k_sampling.sample_dpmpp_2m(ve_denoiser, x_T / alpha[0], k_sigmas, disable=True)
+    torch.testing.assert_close(ours, alpha[-1] * theirs, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["vp", "ve"])
+@pytest.mark.parametrize("eta", [1.0, 0.5])
+def test_dpmpp_2m_sde_equals_k_diffusions_with_the_same_noise(k_sampling, kind, eta):
+    rode, ts, x_T, alpha, k_sigmas = problem(kind)
+    ours = solvers.sdeint(
+        rode,
+        x_T,
+        ts,
+        method="dpmpp_2m_sde",
+        eta=eta,
+        final_only=True,
+        generator=torch.Generator().manual_seed(1),
+    )
+    # the same standard normals as revsde's loop: dW ~ N(0, h) per step, z = dW / sqrt(h)
+    gen, steps = torch.Generator().manual_seed(1), iter(ts.diff().tolist())
+
+    def noise_sampler(sigma, sigma_next):
+        h = next(steps)
+        return torch.empty(x_T.shape, dtype=D64).normal_(0.0, math.sqrt(h), generator=gen) / (
+            math.sqrt(h)
+        )
+
+    theirs = k_sampling.sample_dpmpp_2m_sde(
+        ve_denoiser, x_T / alpha[0], k_sigmas, eta=eta, noise_sampler=noise_sampler, disable=True
+    )
+    torch.testing.assert_close(ours, alpha[-1] * theirs, rtol=1e-9, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def diffusers():
+    try:
+        return peers.diffusers()
+    except peers.PeerMissing as exc:
+        if peers.required():
+            raise
+        pytest.skip(str(exc))
+
+
+def eps_model(x, timestep):
+    """Any smooth noise predictor: parity holds for the model the scheduler is given."""
+    return torch.tanh(0.4 * x + 1e-3 * float(timestep)) - 0.1 * x
+
+
+class SchedulerGrid(torch.nn.Module):
+    """A scheduler's grid as a semi-linear problem for revsde's solvers: the integration time
+    is the step index k, the marginals are the scheduler's alpha_k, sigma_k, and the data
+    prediction comes from the same noise predictor at the scheduler's timestep k."""
+
+    noise_type, sde_type, is_ode = "diagonal", "ito", True
+
+    def __init__(self, alphas, sigmas, timesteps):
+        super().__init__()
+        self.alphas, self.sigmas, self.timesteps = alphas, sigmas, timesteps
+
+    def f(self, t, y):
+        raise NotImplementedError("semi-linear solvers do not call f")
+
+    g = f
+
+    def marginal_coefficients(self, t, like):
+        k = int(t)
+        return self.alphas[k], self.sigmas[k]
+
+    def data_prediction(self, t, y):
+        k = int(t)
+        return (y - self.sigmas[k] * eps_model(y, self.timesteps[k])) / self.alphas[k]
+
+
+def run_ours(grid, x_T, method, **options):
+    ts = torch.arange(len(grid.alphas), dtype=D64)
+    return solvers.sdeint(grid, x_T, ts, method=method, final_only=True, **options)
+
+
+def test_dpmpp_2m_equals_diffusers_multistep_scheduler(diffusers):
+    sched = diffusers.DPMSolverMultistepScheduler(
+        num_train_timesteps=1000,
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        lower_order_final=False,
+        final_sigmas_type="sigma_min",
+    )
+    sched.set_timesteps(12)
+    sched.sigmas = sched.sigmas.double()  # the scheduler's arithmetic in float64, as ours
+    vp_sigmas = sched.sigmas  # VE noise levels; alpha = 1/sqrt(1 + s^2)
+    alphas = 1.0 / torch.sqrt(1.0 + vp_sigmas**2)
+    timesteps = [*sched.timesteps.tolist(), 0]
+    x_T = torch.randn(16, 3, dtype=D64, generator=torch.Generator().manual_seed(0))
+    x = x_T.clone()
+    for t in sched.timesteps:
+        x = sched.step(eps_model(x, t), t, x).prev_sample
+    ours = run_ours(SchedulerGrid(alphas, vp_sigmas * alphas, timesteps), x_T, "dpmpp_2m")
+    # diffusers upcasts the update to float32 whatever the state (its step(): "upcast to
+    # avoid precision issues"), so agreement is to float32 rounding over 12 steps
+    torch.testing.assert_close(ours, x, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0, 0.3])
+def test_ddim_equals_diffusers_ddim_scheduler(diffusers, eta):
+    sched = diffusers.DDIMScheduler(
+        num_train_timesteps=1000, set_alpha_to_one=False, clip_sample=False
+    )
+    sched.set_timesteps(10)
+    sched.alphas_cumprod = sched.alphas_cumprod.double()
+    sched.final_alpha_cumprod = sched.alphas_cumprod[0]
+    ac = sched.alphas_cumprod
+    timesteps = sched.timesteps.tolist()
+    step = sched.config.num_train_timesteps // sched.num_inference_steps
+    ends = [*timesteps, timesteps[-1] - step]  # the last step goes to alphas_cumprod[0]
+    abar = torch.stack([ac[t] if t >= 0 else ac[0] for t in ends])
+    x_T = torch.randn(16, 3, dtype=D64, generator=torch.Generator().manual_seed(0))
+    gen, deltas = torch.Generator().manual_seed(1), iter([1.0] * len(timesteps))
+    x = x_T.clone()
+    for t in timesteps:
+        h = next(deltas)  # revsde's integration steps are 1 here: dW = z exactly
+        z = torch.empty(x.shape, dtype=D64).normal_(0.0, math.sqrt(h), generator=gen)
+        x = sched.step(eps_model(x, t), t, x, eta=eta, variance_noise=z).prev_sample
+    grid = SchedulerGrid(abar.sqrt(), (1.0 - abar).sqrt(), [*timesteps, 0])
+    grid.is_ode = eta == 0.0
+    ours = run_ours(grid, x_T, "ddim", eta=eta, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(ours, x, rtol=1e-9, atol=1e-9)
