@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from .targets import GaussianMixture
 
 
 def _sqrtm_psd(c: Tensor) -> Tensor:
@@ -38,3 +43,25 @@ def sliced_w2(x: Tensor, y: Tensor, n_projections: int = 64, *, seed: int = 0) -
     px = (x.double().cpu() @ dirs).sort(dim=0).values
     py = (y.double().cpu() @ dirs).sort(dim=0).values
     return float((px - py).square().mean().sqrt())
+
+
+def mixture_moment_error(x: Tensor, law: GaussianMixture) -> float:
+    """How far a sample is from a Gaussian mixture, by responsibility-weighted moments: for
+    x ~ sum_k w_k N(mu_k, C_k) and r_k(x) = p(k | x), E[r_k] = w_k, E[r_k x] = w_k mu_k and
+    E[r_k x x^T] = w_k (C_k + mu_k mu_k^T) hold exactly. Returns the root sum of squares of the
+    sample's deviations from these, over every k and entry: zero for an exact sample up to
+    Monte Carlo error, which is small (no sorting or binning), so small biases resolve."""
+    x = x.double().cpu()
+    r = law.responsibilities(x)  # (n, K)
+    n = x.shape[0]
+    w_hat = r.mean(0)
+    m_hat = r.T @ x / n  # (K, d)
+    s_hat = torch.einsum("nk,ni,nj->kij", r, x, x) / n
+    w, mu, cov = law.weights.double(), law.means.double(), law.covs.double()
+    second = cov + mu.unsqueeze(-1) * mu.unsqueeze(-2)
+    err = (
+        (w_hat - w).square().sum()
+        + (m_hat - w.unsqueeze(-1) * mu).square().sum()
+        + (s_hat - w.reshape(-1, 1, 1) * second).square().sum()
+    )
+    return float(err.sqrt())

@@ -48,7 +48,7 @@ class Transition(NamedTuple):
     lam: float
 
 
-SPACINGS = ("uniform", "quadratic", "karras")
+SPACINGS = ("uniform", "quadratic", "karras", "logsnr")
 
 
 class _Memo:
@@ -182,7 +182,8 @@ class ReverseSDE(torch.nn.Module):
         ``spacing``: ``"uniform"`` in t; ``"quadratic"``: t = t_min + (t_max - t_min)(1 - i/n)^2,
         fine near the data; ``"karras"``: noise levels sigma_i = (sigma_hi^(1/rho) + i/n
         (sigma_lo^(1/rho) - sigma_hi^(1/rho)))^rho (Karras et al. 2022, eq. 5) in the process's
-        ``noise_level``, mapped back to t.
+        ``noise_level``, mapped back to t; ``"logsnr"``: uniform in lambda = log(alpha/sigma),
+        the grid DPM-Solver recommends (Lu et al. 2022a), mapped back to t.
         """
         n = check_int("n", n, low=1)
         u = torch.linspace(0.0, 1.0, n + 1, dtype=torch.float64)
@@ -196,6 +197,13 @@ class ReverseSDE(torch.nn.Module):
             hi, lo = (self.sde._noise_level(t_ends) ** (1.0 / rho)).tolist()
             levels = (hi + u * (lo - hi)) ** rho
             s = self.t_max - self.sde.time_of_noise_level(levels[1:-1])
+            s = torch.cat([s.new_zeros(1), s, s.new_full((1,), self.s_max)])
+        elif spacing == "logsnr":
+            t_ends = torch.tensor([self.t_max, self.t_min], dtype=torch.float64)
+            hi, lo = (
+                torch.log(self.sde._alpha(t_ends)) - torch.log(self.sde._sigma(t_ends))
+            ).tolist()
+            s = self.t_max - self.sde.time_of_log_snr(hi + u[1:-1] * (lo - hi))
             s = torch.cat([s.new_zeros(1), s, s.new_full((1,), self.s_max)])
         else:
             raise ValueError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")

@@ -125,23 +125,38 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
     def time_of_noise_level(self, level: Tensor | float) -> Tensor:
         """The t in [0, T] with ``noise_level(t) == level`` (the level increases with t),
         by bisection in float64 to full precision."""
-        level = torch.as_tensor(level)
-        out_dtype = level.dtype if level.dtype.is_floating_point else torch.get_default_dtype()
-        lvl = level.to(torch.float64)
-        lo = torch.zeros_like(lvl)
-        hi = torch.full_like(lvl, self.T)
-        lo_level, hi_level = self._noise_level(lo), self._noise_level(hi)
-        if bool(((lvl < lo_level) | (lvl > hi_level) | ~torch.isfinite(lvl)).any()):
+        return self._invert_increasing(self._noise_level, level, "level", "noise_level")
+
+    def time_of_log_snr(self, lam: Tensor | float) -> Tensor:
+        """The t in (0, T] with log(alpha(t) / sigma(t)) == lam (the log-SNR falls with t), by
+        bisection in float64."""
+        return self._invert_increasing(
+            lambda t: torch.log(self._sigma(t)) - torch.log(self._alpha(t)),
+            -torch.as_tensor(lam),
+            "-lam",
+            "log(sigma/alpha)",
+        )
+
+    def _invert_increasing(self, fn, value, name: str, fn_name: str) -> Tensor:
+        """The t in [0, T] with fn(t) == value for an increasing fn, by bisection in float64
+        to full precision."""
+        value = torch.as_tensor(value)
+        out_dtype = value.dtype if value.dtype.is_floating_point else torch.get_default_dtype()
+        v = value.to(torch.float64)
+        lo = torch.zeros_like(v)
+        hi = torch.full_like(v, self.T)
+        lo_v, hi_v = fn(lo), fn(hi)
+        if bool(((v < lo_v) | (v > hi_v) | ~torch.isfinite(v)).any()):
             raise ValueError(
-                f"level must lie in [noise_level(0), noise_level(T)] = "
-                f"[{float(lo_level.min())}, {float(hi_level.max())}]"
+                f"{name} must lie in [{fn_name}(0), {fn_name}(T)] = "
+                f"[{float(lo_v.min())}, {float(hi_v.max())}]"
             )
         for _ in range(80):  # 80 halvings of [0, 1] reach below float64 resolution
             mid = 0.5 * (lo + hi)
-            above = self._noise_level(mid) > lvl
+            above = fn(mid) > v
             hi = torch.where(above, mid, hi)
             lo = torch.where(above, lo, mid)
-        return (0.5 * (lo + hi)).to(device=level.device, dtype=out_dtype)
+        return (0.5 * (lo + hi)).to(device=value.device, dtype=out_dtype)
 
     def snr(self, t: TimeLike) -> Tensor:
         """Signal-to-noise ratio alpha(t)^2 / sigma(t)^2 (Kingma et al. 2021)."""

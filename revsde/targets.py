@@ -126,6 +126,23 @@ class GaussianMixture:
         covs = alpha**2 * self.covs + sigma**2 * eye
         return type(self)._from_parts(self.weights, alpha * self.means, covs)
 
+    def score_at(self, x: Tensor, alpha: Tensor | float, sigma: Tensor | float) -> Tensor:
+        """The exact score of the law of alpha x_0 + sigma eps at ``x`` of shape ``(n, d)``,
+        for coefficients given directly (0-d or per-sample ``(n,)``): what a discrete
+        scheduler's table or another library's noise levels need, without a process."""
+        alpha = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+        log_joint, comp_score = self._components(x, alpha, sigma**2)
+        resp = torch.softmax(log_joint, dim=1).unsqueeze(-1)
+        return (resp * comp_score).sum(1)
+
+    def responsibilities(self, x: Tensor) -> Tensor:
+        """p(component k | x) under this law, shape ``(n, K)``."""
+        x = self._check_x(x)
+        one = torch.ones((), dtype=x.dtype, device=x.device)
+        log_joint, _ = self._components(x, one, torch.zeros_like(one))
+        return torch.softmax(log_joint, dim=1)
+
     def score(self, sde: DiffusionSDE) -> TargetScore:
         """The exact score grad_x log p_t(x) of every marginal, as a callable ``score(x, t)``."""
         return TargetScore(self, sde)
@@ -223,6 +240,4 @@ class TargetScore:
             )
         flat = flat.to(coefficient_dtype(flat.dtype))  # half states: computed in float32
         alpha, sigma = self.target._coefficients(self.sde, t, flat)
-        log_joint, comp_score = self.target._components(flat, alpha, sigma**2)
-        resp = torch.softmax(log_joint, dim=1).unsqueeze(-1)
-        return (resp * comp_score).sum(1).reshape(x.shape).to(x.dtype)
+        return self.target.score_at(flat, alpha, sigma).reshape(x.shape).to(x.dtype)

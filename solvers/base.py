@@ -2,7 +2,7 @@
 
 A solver is a small object with a pure step:
 
-    state = solver.init(sde, t0, y0)
+    state = solver.init(sde, t0, y0, n_steps)
     y1, state = solver.step(sde, t0, t1, y0, noise, state)
 
 ``sde`` follows torchsde's protocol (``f(t, y)``, ``g(t, y)``, ``noise_type``, ``sde_type``).
@@ -109,8 +109,9 @@ class Solver:
         with a single-step method of higher cost); a solve costs steps * nfe + nfe_startup."""
         return 0
 
-    def init(self, sde: Any, t0: Tensor, y0: Tensor) -> Any:
-        """Set up the solver's state (history for multistep methods); ``None`` by default."""
+    def init(self, sde: Any, t0: Tensor, y0: Tensor, n_steps: int) -> Any:
+        """Set up the solver's state (history for multistep methods) for a solve of
+        ``n_steps`` steps; ``None`` by default."""
         return None
 
     def step(

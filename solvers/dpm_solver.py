@@ -38,6 +38,7 @@ of the step in the integration clock, with r = (lambda_mid - lambda_0) / h:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -79,10 +80,28 @@ class DPMSolverPP2S(Solver):
         return _single_step_2s(sde, e, t0, t1, y0, sde.data_prediction(t0, y0)), state
 
 
+class _Multistep(NamedTuple):
+    """A multistep method's state: the last (lambda, D) pairs, oldest first, and the steps
+    left after this one."""
+
+    history: tuple
+    steps_left: int
+
+
+def _lower_order_final(option: bool | None, n_steps: int) -> bool:
+    # diffusers' rule: on by default for fewer than 15 steps, where the large last steps of
+    # a high-order multistep method are the least stable
+    return n_steps < 15 if option is None else bool(option)
+
+
 class DPMSolverPP(Solver):
     """Multistep DPM-Solver++ of ``order`` 1, 2 (``dpmpp_2m``) or 3 (``dpmpp_3m``) for the
     probability-flow ODE, in data prediction. Global order ``order``; one model evaluation
     per step. Needs the SDE's ``marginal_coefficients`` and ``data_prediction``.
+
+    ``lower_order_final``: the last steps use at most the order of the steps left (order 1 on
+    the last, 2 on the one before), as diffusers does; ``None`` (the default) turns it on for
+    solves of fewer than 15 steps.
     """
 
     name = "dpmpp_2m"
@@ -93,35 +112,39 @@ class DPMSolverPP(Solver):
     ode_only = True
     requires = ("data_prediction", "marginal_coefficients")
 
-    def __init__(self, order: int = 2) -> None:
+    def __init__(self, order: int = 2, lower_order_final: bool | None = None) -> None:
         self.order = _check_order(order, (1, 2, 3))
         self.strong_order = self.weak_order = float(self.order)
+        self.lower_order_final = lower_order_final
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(order={self.order})"
 
     @property
     def nfe_startup(self) -> int:
+        # a 3M solve starts with one 2S step
         return 1 if self.order == 3 else 0
 
-    def init(self, sde, t0, y0):
-        return ()  # history: ((lambda, D), ...) of earlier steps, oldest first
+    def init(self, sde, t0, y0, n_steps):
+        lower = _lower_order_final(self.lower_order_final, n_steps)
+        return _Multistep((), n_steps if lower else n_steps + self.order)
 
     def step(self, sde, t0, t1, y0, noise: Noise, state):
+        history, left = state
         e = ends(sde, t0, t1, y0)
         d0 = sde.data_prediction(t0, y0)
-        k = min(self.order, len(state) + 1)
+        k = min(self.order, len(history) + 1, left)
         phi = torch.expm1(-e.h)  # e^{-h} - 1
-        if self.order == 3 and not state:
+        if self.order == 3 and not history:
             y1 = _single_step_2s(sde, e, t0, t1, y0, d0)
         else:
             y1 = (e.sigma1 / e.sigma0) * y0 - (e.alpha1 * phi) * d0
         if k == 2:
-            lam_1, d_1 = state[-1]
+            lam_1, d_1 = history[-1]
             r0 = (e.lam0 - lam_1) / e.h
             y1 = y1 - (e.alpha1 * phi / (2.0 * r0)) * (d0 - d_1)
         elif k == 3:
-            (lam_2, d_2), (lam_1, d_1) = state[-2], state[-1]
+            (lam_2, d_2), (lam_1, d_1) = history[-2], history[-1]
             r0, r1 = (e.lam0 - lam_1) / e.h, (lam_1 - lam_2) / e.h
             d1_0, d1_1 = (d0 - d_1) / r0, (d_1 - d_2) / r1
             d1 = d1_0 + (r0 / (r0 + r1)) * (d1_0 - d1_1)
@@ -131,8 +154,8 @@ class DPMSolverPP(Solver):
                 + (e.alpha1 * (phi / e.h + 1.0)) * d1
                 + (e.alpha1 * (1.0 - 2.0 * (phi + e.h) / e.h**2)) * d2
             )
-        history = (*state, (e.lam0, d0))[-(self.order - 1) :] if self.order > 1 else ()
-        return y1, history
+        history = (*history, (e.lam0, d0))[-(self.order - 1) :] if self.order > 1 else ()
+        return y1, _Multistep(history, left - 1)
 
 
 class DPMSolverPP3M(DPMSolverPP):
@@ -140,8 +163,8 @@ class DPMSolverPP3M(DPMSolverPP):
 
     name = "dpmpp_3m"
 
-    def __init__(self, order: int = 3) -> None:
-        super().__init__(order)
+    def __init__(self, order: int = 3, lower_order_final: bool | None = None) -> None:
+        super().__init__(order, lower_order_final)
 
 
 class SDEDPMSolverPP(Solver):
@@ -178,7 +201,7 @@ class SDEDPMSolverPP(Solver):
     def __repr__(self) -> str:
         return f"SDEDPMSolverPP(order={self.order}, eta={self.eta})"
 
-    def init(self, sde, t0, y0):
+    def init(self, sde, t0, y0, n_steps):
         return ()
 
     def step(self, sde, t0, t1, y0, noise: Noise, state):

@@ -378,7 +378,7 @@ def sdeint(
         t_start = as_t(times[0])
         shape = _noise_shape(sde, t_start, y0)
         noise = _noise_source(bm, generator, shape, y0, solver)
-        y, state = y0, solver.init(counted, t_start, y0)
+        y, state = y0, solver.init(counted, t_start, y0, n_steps)
         outputs = [y0] if not final_only else []
         grid = _grid(times, counts)
         if progress:

@@ -156,8 +156,8 @@ class PredictorCorrector(Solver):
             f"n_corrector_steps={self.n_corrector_steps})"
         )
 
-    def init(self, sde, t0, y0):
-        return self.predictor.init(sde, t0, y0)
+    def init(self, sde, t0, y0, n_steps):
+        return self.predictor.init(sde, t0, y0, n_steps)
 
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         k = self.predictor.n_extra_normals

@@ -14,6 +14,7 @@ import revsde
 import solvers
 from revsde.targets import Gaussian
 from solvers.base import Noise
+from solvers.dpm_solver import _Multistep
 
 D64 = torch.float64
 BAND = 0.2
@@ -86,7 +87,8 @@ def test_3m_integrates_a_quadratic_data_prediction_exactly():
     history = ((lams[0], prob.x0(lams[0])), (lams[1], prob.x0(lams[1])))
     y0 = torch.full((1, 1), 0.4, dtype=D64)
     noise = Noise(float(ts[3] - ts[2]), torch.zeros_like(y0))
-    y1, _ = solvers.resolve("dpmpp_3m").step(prob, ts[2], ts[3], y0, noise, history)
+    state = _Multistep(history, steps_left=10)
+    y1, _ = solvers.resolve("dpmpp_3m").step(prob, ts[2], ts[3], y0, noise, state)
     s0 = prob.marginal_coefficients(ts[2], None)[1]
     s1 = prob.marginal_coefficients(ts[3], None)[1]
     lam0, lam1 = float(lams[2]), float(lams[3])
@@ -143,7 +145,9 @@ def test_the_sde_variants_reduce_to_their_deterministic_and_ancestral_counterpar
         return solvers.sdeint(rode, x_T, ts, method=method, generator=gen, final_only=True, **kw)
 
     # eta = 0: SDE-DPM-Solver++(2M) is DPM-Solver++(2M)
-    torch.testing.assert_close(run("dpmpp_2m_sde", eta=0.0), run("dpmpp_2m"))
+    torch.testing.assert_close(
+        run("dpmpp_2m_sde", eta=0.0), run("dpmpp_2m", lower_order_final=False)
+    )
     # first order, eta = 1: SDE-DPM-Solver++(1) is DDIM with eta = 1 (same noise)
     torch.testing.assert_close(run("dpmpp_2m_sde", order=1, eta=1.0), run("ddim", eta=1.0))
     # DDIM with eta = 0 is DPM-Solver++ of order 1
@@ -213,3 +217,37 @@ def test_few_step_methods_need_the_semi_linear_protocol():
 
     with pytest.raises(ValueError, match=r"\['data_prediction', 'marginal_coefficients'\]"):
         solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=0.5, method="dpmpp_2m_sde")
+
+
+def test_lower_order_final_on_few_steps_as_diffusers_does():
+    """With fewer than 15 steps the last step of 2M is first order (diffusers' default rule):
+    only the last step differs from the full-order run; from 15 steps on it is off."""
+    sde, target = revsde.VPSDE(), Gaussian(torch.zeros(2, dtype=D64), torch.eye(2, dtype=D64))
+    rode = sde.reverse(target.score(sde), probability_flow=True)
+    x_T = torch.randn(8, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
+    ts = rode.times(6, spacing="quadratic", dtype=D64)
+    default = solvers.sdeint(rode, x_T, ts, method="dpmpp_2m")
+    full = solvers.sdeint(rode, x_T, ts, method="dpmpp_2m", lower_order_final=False)
+    torch.testing.assert_close(default[:-1], full[:-1])
+    assert not torch.allclose(default[-1], full[-1])
+    forced = solvers.sdeint(rode, x_T, ts, method="dpmpp_2m", lower_order_final=True)
+    torch.testing.assert_close(forced, default)
+    long = rode.times(20, dtype=D64)  # 20 steps: off by default
+    torch.testing.assert_close(
+        solvers.sdeint(rode, x_T, long, method="dpmpp_2m", final_only=True),
+        solvers.sdeint(
+            rode, x_T, long, method="dpmpp_2m", lower_order_final=False, final_only=True
+        ),
+    )
+
+
+def test_logsnr_grid_is_uniform_in_log_snr():
+    for sde in (revsde.VPSDE(), revsde.VESDE(), revsde.CosineVPSDE()):
+        rsde = sde.reverse(lambda x, t: x)
+        t = rsde.t_max - rsde.times(7, spacing="logsnr", dtype=D64)
+        lam = torch.log(sde.alpha(t)) - torch.log(sde.sigma(t))
+        steps = lam.diff()
+        torch.testing.assert_close(steps, steps.mean().expand(7), rtol=1e-9, atol=1e-12)
+        assert float(t[0]) == pytest.approx(rsde.t_max) and float(t[-1]) == pytest.approx(
+            rsde.t_min
+        )
