@@ -10,7 +10,7 @@ for their own discrete table, k-diffusion the exact denoiser D(x; sigma).
 
 The error is ``revsde.metrics.mixture_moment_error`` against the data law (responsibility-
 weighted moments; its Monte Carlo floor, the same number for exact samples of the same size, is
-printed) and the sliced W2 (128 directions) to an exact sample of the same size.
+printed) and the sliced W2 (16 directions) to an exact sample of the same size.
 
     python benchmarks/few_step.py --markdown docs/benchmarks/few-step.md \
         --json docs/benchmarks/few-step.json --plot docs/benchmarks/few-step.png
@@ -142,7 +142,7 @@ def main(argv=None):
         law.sample(args.samples, generator=torch.Generator().manual_seed(100 + i)) for i in range(3)
     ]
     floor = sum(mixture_moment_error(e, law) for e in exact) / 3
-    floor_sw2 = sliced_w2(exact[1], exact[0], n_projections=128)
+    floor_sw2 = sliced_w2(exact[1], exact[0], n_projections=16)
     one = torch.tensor(1.0, dtype=D64)
     alpha_T, sigma_T = sde.alpha(one), sde.sigma(one)
     t_min = torch.tensor(1e-3, dtype=D64)
@@ -176,7 +176,7 @@ def main(argv=None):
             x, used = out
             finite = bool(torch.isfinite(x).all())
             err = mixture_moment_error(x, law) if finite else math.inf
-            sw2 = sliced_w2(x, exact[0], n_projections=128) if finite else math.inf
+            sw2 = sliced_w2(x, exact[0], n_projections=16) if finite else math.inf
             rows.append(
                 {
                     "library": library,
