@@ -21,6 +21,8 @@ from solvers import SOLVERS, resolve, sdeint
 
 from .metrics import moment_w2, sliced_w2
 from .processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
+from .reverse import SPACINGS
+from .sample import default_spacing
 from .targets import Gaussian, GaussianMixture
 
 SDES = {"vp": VPSDE, "subvp": SubVPSDE, "ve": VESDE, "cosine": CosineVPSDE}
@@ -61,6 +63,7 @@ class Run:
     sliced_w2: float
     moment_w2: float
     seconds: float
+    spacing: str = "uniform"
 
 
 @dataclass
@@ -106,6 +109,7 @@ def run_study(
     device: str = "cpu",
     dtype: str = "float64",
     progress: bool = False,
+    spacing: str | None = None,
 ) -> Study:
     """Run every method at every step count; see the module docstring for the metrics."""
     if sde not in SDES:
@@ -118,6 +122,8 @@ def run_study(
         raise ValueError(f"unknown method(s) {unknown}; valid methods are {sorted(SOLVERS)}")
     if not steps or min(steps) < 1:
         raise ValueError(f"steps must be positive integers, got {list(steps)}")
+    if spacing is not None and spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {list(SPACINGS)} or None, got {spacing!r}")
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
@@ -151,12 +157,14 @@ def run_study(
 
         jobs = tqdm(jobs, desc="compare", unit="run")
     for method, n in jobs:
-        problem = rode if resolve(method).ode_only else rsde
+        solver = resolve(method)
+        problem = rode if solver.ode_only else rsde
+        grid = spacing or default_spacing(solver)
         start = time.perf_counter()
         y, stats = sdeint(
             problem,
             x_T,
-            problem.times(n, dtype=torch_dtype, device=device),
+            problem.times(n, spacing=grid, dtype=torch_dtype, device=device),
             method=method,
             final_only=True,
             return_stats=True,
@@ -174,6 +182,7 @@ def run_study(
                 sliced_w2(y, reference, seed=seed),
                 moment_w2(y, law.mean, law.covariance),
                 seconds,
+                grid,
             )
         )
     for method in methods:

@@ -53,8 +53,8 @@ def sample(
     per evaluation; the solvers guide gives the tables.
 
     Args:
-        spacing: the grid of ``ReverseSDE.times``; default "quadratic" for ODE-only methods
-            and "uniform" for SDE methods.
+        spacing: the grid of ``ReverseSDE.times``; default: the method's declared
+            ``preferred_spacing``, else "quadratic" for ODE-only and "uniform" for SDE methods.
         generator: a ``torch.Generator``; or one generator (or one integer seed) per sample,
             so that sample i is the same whatever the batch it is drawn in.
         callback: called after each step with a ``solvers.StepInfo`` (step index, times,
@@ -87,7 +87,7 @@ def sample(
         denoised_transform=denoised_transform,
     )
     if spacing is None:
-        spacing = DEFAULT_SPACING if solver.ode_only else "uniform"
+        spacing = default_spacing(solver)
     with torch.set_grad_enabled(grad):
         x_T = _prior(sde, tuple(shape), generators, dtype, device)
         ts = rsde.times(
@@ -104,6 +104,12 @@ def sample(
             callback=callback,
         )
         return rsde.data_prediction(rsde.s_max, x) if denoise else x
+
+
+def default_spacing(solver: Solver) -> str:
+    """The grid a method runs on unless told: the one it declares it measured best on, else
+    quadratic for ODE methods and uniform for SDE methods (the solvers guide's tables)."""
+    return solver.preferred_spacing or (DEFAULT_SPACING if solver.ode_only else "uniform")
 
 
 def _generators(generator: Generators, batch: int, device) -> Any:

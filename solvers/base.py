@@ -23,7 +23,9 @@ Each solver class declares what the loop checks before it starts:
 - ``needs_levy_area``: it uses ``noise.U``; ``n_extra_normals``: how many extra N(0, I) draws;
 - ``requires_additive``: only for SDEs that declare ``additive_noise = True`` (g independent
   of the state); ``ode_only``: only for g = 0;
-- ``requires``: methods the SDE object must provide beyond f and g (e.g. ``score``).
+- ``requires``: methods the SDE object must provide beyond f and g (e.g. ``score``);
+- ``preferred_spacing``: the name of the time grid the method measured best on, for callers
+  that build grids (revsde's ``ReverseSDE.times``), or ``None``.
 
 Optional parts of the SDE protocol that the loop uses where an SDE provides them (revsde's
 reverse SDEs do): ``is_ode = True`` declares g = 0 (ODE-only methods refuse anything else);
@@ -93,6 +95,7 @@ class Solver:
     requires_additive: ClassVar[bool] = False
     ode_only: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
+    preferred_spacing: ClassVar[str | None] = None
 
     @property
     def n_extra_normals(self) -> int:

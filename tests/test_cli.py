@@ -89,3 +89,14 @@ def test_bit_identical_methods_share_one_curve():
         study.runs.append(Run(method, 10, 10, err, err, 0.0))
         study.slopes[method] = None
     assert identical_curves(study) == [["euler", "milstein"], ["heun"]]
+
+
+def test_each_method_runs_on_its_preferred_grid_unless_one_is_given(tmp_path):
+    argv = ["compare", "--samples", "200", "--steps", "4", "--methods", "dpmpp_2m,euler"]
+    assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
+    with (tmp_path / "compare.csv").open() as fh:
+        grids = {r["method"]: r["spacing"] for r in csv.DictReader(fh)}
+    assert grids == {"dpmpp_2m": "quadratic", "euler": "uniform"}
+    assert main([*argv, "--spacing", "logsnr", "--out", str(tmp_path), "--no-progress"]) == 0
+    with (tmp_path / "compare.csv").open() as fh:
+        assert {r["spacing"] for r in csv.DictReader(fh)} == {"logsnr"}
