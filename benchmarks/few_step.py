@@ -37,6 +37,8 @@ NFES = (5, 10, 15, 20, 50)
 
 # revsde: (method, options, grid)
 OURS = [
+    ("unipc", {}, "quadratic"),
+    ("unipc", {"order": 3}, "quadratic"),
     ("dpmpp_3m", {}, "uniform"),
     ("dpmpp_2m", {}, "uniform"),
     ("dpmpp_3m", {}, "quadratic"),
@@ -149,7 +151,10 @@ def main(argv=None):
     sigma_max = float(sigma_T / alpha_T)
     sigma_min = float(sde.sigma(t_min) / sde.alpha(t_min))
 
-    jobs = [("revsde", f"{m}{'(eta=1)' if o else ''}", g, (m, o, g)) for m, o, g in OURS]
+    def label(method, options):
+        return method + "".join(f"({k}={v})" for k, v in options.items())
+
+    jobs = [("revsde", label(m, o), g, (m, o, g)) for m, o, g in OURS]
     jobs += [
         ("diffusers", n, "its default", n)
         for n in ("DPMSolverMultistep 2M", "DPMSolverMultistep SDE-2M", "UniPCMultistep", "DDIM")

@@ -16,6 +16,7 @@ from .ode import RK4, Heun
 from .pc import LangevinCorrector, NullCorrector, NullPredictor, PredictorCorrector
 from .registry import SOLVERS, resolve
 from .sra import SRA1
+from .unipc import UniPC
 
 __all__ = [
     "DDIM",
@@ -42,6 +43,7 @@ __all__ = [
     "Solver",
     "StepInfo",
     "TorchsdeConventionWarning",
+    "UniPC",
     "resolve",
     "sdeint",
 ]

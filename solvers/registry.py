@@ -16,6 +16,7 @@ from .milstein import Milstein, MilsteinDerivativeFree
 from .ode import RK4, Heun
 from .pc import PredictorCorrector
 from .sra import SRA1
+from .unipc import UniPC
 
 SOLVERS: dict[str, type[Solver]] = {
     "euler": EulerMaruyama,
@@ -32,6 +33,7 @@ SOLVERS: dict[str, type[Solver]] = {
     "dpmpp_2m": DPMSolverPP,
     "dpmpp_3m": DPMSolverPP3M,
     "dpmpp_2m_sde": SDEDPMSolverPP,
+    "unipc": UniPC,
 }
 
 

@@ -226,3 +226,24 @@ def test_few_step_methods_stay_stable_on_near_point_data(k_sampling, method):
         peer = k_sampling.sample_dpmpp_2m(denoiser, x_T / alpha_T, sigmas, disable=True)
         ours_err, peer_err = moment_w2(x, mu, cov), moment_w2(peer, mu, cov)
         assert ours_err < 1.5 * peer_err, (nfe, ours_err, peer_err)
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_unipc_equals_diffusers_unipc_scheduler(diffusers, order):
+    sched = diffusers.UniPCMultistepScheduler(
+        num_train_timesteps=1000,
+        solver_order=order,
+        lower_order_final=False,
+        final_sigmas_type="sigma_min",
+    )
+    sched.set_timesteps(12)
+    sched.sigmas = sched.sigmas.double()
+    alphas = 1.0 / torch.sqrt(1.0 + sched.sigmas**2)
+    timesteps = [*sched.timesteps.tolist(), 0]
+    x_T = torch.randn(16, 3, dtype=D64, generator=torch.Generator().manual_seed(0))
+    x = x_T.clone()
+    for t in sched.timesteps:
+        x = sched.step(eps_model(x, t), t, x).prev_sample
+    grid = SchedulerGrid(alphas, sched.sigmas * alphas, timesteps)
+    ours = run_ours(grid, x_T, "unipc", order=order, lower_order_final=False)
+    torch.testing.assert_close(ours, x, rtol=1e-9, atol=1e-9)
