@@ -16,7 +16,7 @@ from .sde import DiffusionSDE
 
 Generators = torch.Generator | Sequence[torch.Generator] | Sequence[int] | None
 
-DEFAULT_METHOD = "dpmpp_2m"
+DEFAULT_METHOD = "unipc"
 DEFAULT_STEPS = 30
 DEFAULT_SPACING = "quadratic"
 
@@ -46,10 +46,10 @@ def sample(
     t_min, then, with ``denoise``, Tweedie's posterior mean E[x_0 | x_{t_min}] (Song et al.
     2021 end their samplers with this step).
 
-    The defaults (DPM-Solver++(2M) on the probability-flow ODE, 30 steps on the quadratic grid,
-    31 model evaluations with the final denoising step) were chosen by measurement on a 2-D
-    mixture with the exact score (benchmarks/few_step.py): the most accurate of revsde's
-    samplers from 10 evaluations on, where ``pc``, the first default, was the least accurate
+    The defaults (UniPC-2 on the probability-flow ODE, 30 steps on the quadratic grid, 31 model
+    evaluations with the final denoising step) were chosen by measurement on a 2-D mixture
+    with the exact score (benchmarks/few_step.py): the most accurate sampler there, revsde's
+    or a peer's, at 15, 20 and 50 evaluations, where ``pc``, the first default, was the least accurate
     per evaluation; the solvers guide gives the tables.
 
     Args:

@@ -81,12 +81,12 @@ def test_default_sampler_is_the_measured_one_and_samples_the_mixture():
         sde, target.score(sde), (20000, 2), dtype=D64, generator=torch.Generator().manual_seed(0)
     )
     law = target.marginal(sde, 1e-3)
-    # 31 evaluations: the prior mismatch and 30 DPM-Solver++(2M) steps leave a bias below
+    # 31 evaluations: the prior mismatch and 30 UniPC steps leave a bias below
     # 0.05 in the moments (20 000 samples: the standard error of the mean is about 0.014)
     assert float((x.mean(0) - law.mean).abs().max()) < 0.05
     assert float((torch.cov(x.T) - law.covariance).abs().max()) < 0.1
     defaults = inspect.signature(revsde.sample).parameters
-    assert (defaults["method"].default, defaults["steps"].default) == ("dpmpp_2m", 30)
+    assert (defaults["method"].default, defaults["steps"].default) == ("unipc", 30)
 
 
 def test_per_sample_seeds_make_samples_independent_of_the_batch():
