@@ -49,8 +49,8 @@ def sample(
     The defaults (UniPC-2 on the probability-flow ODE, 30 steps on the quadratic grid, 31 model
     evaluations with the final denoising step) were chosen by measurement on a 2-D mixture
     with the exact score (benchmarks/few_step.py): the most accurate sampler there, revsde's
-    or a peer's, at 15, 20 and 50 evaluations, where ``pc``, the first default, was the least accurate
-    per evaluation; the solvers guide gives the tables.
+    or a peer's, at 15, 20 and 50 evaluations (``pc``, the first default, was the least
+    accurate per evaluation); the solvers guide gives the tables.
 
     Args:
         spacing: the grid of ``ReverseSDE.times``; default: the method's declared
