@@ -3,8 +3,10 @@ probability-flow ODE of Gaussian data."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+import solvers
 from solvers.problems import GBM, OU, AdditiveTimeDependent, GeneralNoise, ScalarNoise
 
 __all__ = [
@@ -14,6 +16,7 @@ __all__ = [
     "GeneralNoise",
     "ScalarNoise",
     "gaussian_probability_flow",
+    "probability_flow_order",
 ]
 
 
@@ -37,3 +40,16 @@ def gaussian_probability_flow(sde, t_min=0.05, n_paths=64, seed=4):
     x_T = target.marginal(sde, rode.t_max).sample(n_paths, generator=gen)
     (a_T, s_T), (a_0, s_0) = scale(rode.t_max), scale(rode.t_min)
     return rode, x_T, a_0 * mu + s_0 * (x_T - a_T * mu) / s_T
+
+
+def probability_flow_order(sde, method, ns, **options):
+    """Log-log slope of the pathwise error at t_min against the step size on the exact
+    probability-flow path of ``gaussian_probability_flow``; returns ``(slope, errors)``."""
+    rode, x_T, exact = gaussian_probability_flow(sde)
+    errs = []
+    for n in ns:
+        ts = rode.times(n, dtype=torch.float64)
+        y = solvers.sdeint(rode, x_T, ts, method=method, final_only=True, **options)
+        errs.append(float((y - exact).abs().max()))
+    slope = float(np.polyfit(np.log([1 / n for n in ns]), np.log(errs), 1)[0])
+    return slope, errs

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 from conftest import log_log_slope
-from problems import gaussian_probability_flow
+from problems import probability_flow_order
 
 import revsde
 import solvers
@@ -35,20 +35,8 @@ ODE_ORDERS = {
 def test_orders_on_the_exact_probability_flow(method, kind):
     order, ns_vp, ns_ve = ODE_ORDERS[method]
     sde = revsde.VPSDE() if kind == "vp" else revsde.VESDE(0.01, 10.0)
-    rode, x_T, exact = gaussian_probability_flow(sde)
     ns = ns_vp if kind == "vp" else ns_ve
-    errs = [
-        float(
-            (
-                solvers.sdeint(rode, x_T, rode.times(n, dtype=D64), method=method, final_only=True)
-                - exact
-            )
-            .abs()
-            .max()
-        )
-        for n in ns
-    ]
-    slope = log_log_slope([1 / n for n in ns], errs)
+    slope, errs = probability_flow_order(sde, method, ns)
     assert abs(slope - order) < BAND, (slope, errs)
     assert solvers.resolve(method).strong_order == order
 

@@ -19,14 +19,20 @@ MU = torch.tensor([1.0, -0.5], dtype=D64)
 C = torch.tensor([0.3, 2.0], dtype=D64)
 
 
-@pytest.fixture(scope="module")
-def k_sampling():
+def load_peer(loader):
+    """The peer module, or a skip with the install command; under REVSDE_REQUIRE_PEERS=1 (CI)
+    a missing peer is an error."""
     try:
-        return peers.k_diffusion_sampling()
+        return loader()
     except peers.PeerMissing as exc:
         if peers.required():
             raise
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def k_sampling():
+    return load_peer(peers.k_diffusion_sampling)
 
 
 def ve_denoiser(x, sigma):
@@ -88,12 +94,7 @@ def test_dpmpp_2m_sde_equals_k_diffusions_with_the_same_noise(k_sampling, kind, 
 
 @pytest.fixture(scope="module")
 def diffusers():
-    try:
-        return peers.diffusers()
-    except peers.PeerMissing as exc:
-        if peers.required():
-            raise
-        pytest.skip(str(exc))
+    return load_peer(peers.diffusers)
 
 
 def eps_model(x, timestep):
