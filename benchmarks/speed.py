@@ -9,7 +9,8 @@
 
 Everything runs under ``torch.no_grad()``, as sampling does. The implementations run
 interleaved (A, B, C, A, B, C, ...) so that machine noise hits them alike; the table gives the
-median time per step and the ratio to the minimal loop.
+fastest of the repeats per step (the least disturbed by other load, as ``timeit`` advises) and
+the ratio to the minimal loop.
 
     python benchmarks/speed.py                       # CPU, both problems
     python benchmarks/speed.py --device cuda --markdown docs/benchmarks/speed-cuda.md
@@ -21,7 +22,6 @@ import argparse
 import json
 import math
 import platform
-import statistics
 import time
 
 import torch
@@ -120,7 +120,7 @@ def sync(device):
 
 
 def bench(shape, args, device, dtype):
-    """Median seconds per step of each implementation on a zero state of ``shape``. Our loop
+    """Fastest seconds per step of each implementation on a zero state of ``shape``. Our loop
     and the minimal loop take the state as it is; torchsde needs (batch, d), so an
     image-shaped state reaches it flattened."""
     sde = OU()
@@ -145,7 +145,7 @@ def _time(impls, args, device):
             fn(n)
             sync(device)
             times[name].append((time.perf_counter() - start) / n)
-    return {name: statistics.median(v) for name, v in times.items()}
+    return {name: min(v) for name, v in times.items()}
 
 
 def main(argv=None):
@@ -179,7 +179,7 @@ def main(argv=None):
         f"torch {torch.__version__} (threads {torch.get_num_threads()}), "
         f"torchsde {torchsde.__version__}, python {platform.python_version()}, "
         f"device {device}, {args.dtype}, {args.steps} steps "
-        f"({args.torchsde_steps} for torchsde), median of {args.repeats}"
+        f"({args.torchsde_steps} for torchsde), fastest of {args.repeats}"
     )
     print(header)
     rows, results = [], {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -28,6 +28,7 @@ from ._checks import (
     check_int,
     check_parameter,
     check_time_range,
+    coefficient_dtype,
     per_sample,
     trusted_calls,
 )
@@ -48,17 +49,48 @@ class Transition(NamedTuple):
     lam: float
 
 
-SPACINGS = ("uniform", "quadratic", "karras", "logsnr")
+SPACINGS = ("uniform", "quadratic", "power", "karras", "logsnr")
+
+
+def parse_spacing(
+    spacing: str, *, rho: float = 7.0, power: float = 2.0
+) -> tuple[str, float, float]:
+    """(name, rho, power) of a grid name, with ``"power:P"`` and ``"karras:RHO"`` setting the
+    parameter; an unknown name is an error that lists the valid ones."""
+    if not isinstance(spacing, str):
+        raise TypeError(
+            f"spacing must be one of {list(SPACINGS)} or a tensor of times, got "
+            f"{type(spacing).__name__}"
+        )
+    name, _, value = spacing.partition(":")
+    if name not in SPACINGS or (value and name not in ("power", "karras")):
+        raise ValueError(
+            f"spacing must be one of {list(SPACINGS)} (optionally 'power:P' or 'karras:RHO'), "
+            f"got {spacing!r}"
+        )
+    if value:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"spacing {spacing!r}: {value!r} is not a number") from None
+        rho, power = (number, power) if name == "karras" else (rho, number)
+    if name == "quadratic":
+        power = 2.0
+    rho = check_parameter("rho", rho, low=0.0)
+    power = check_parameter("power", power, low=0.0)
+    return name, rho, power
 
 
 class _Memo:
     """What a reverse SDE remembers between calls of one solve."""
 
-    __slots__ = ("coefficients", "last_eval")
+    __slots__ = ("coefficients", "last_eval", "table")
 
     def __init__(self) -> None:
         self.coefficients: tuple | None = None
         self.last_eval: tuple[Tensor, Tensor, Tensor] | None = None
+        # {s: (t, f(t), lam g(t), (1 + lam^2)/2 g(t)^2)} as Python floats for announced times
+        self.table: dict[float, tuple[float, float, float, float]] | None = None
 
 
 class ReverseSDE(torch.nn.Module):
@@ -160,7 +192,24 @@ class ReverseSDE(torch.nn.Module):
             with trusted_calls():
                 yield
         finally:
-            self._memo.last_eval = self._memo.coefficients = None
+            self._memo.last_eval = self._memo.coefficients = self._memo.table = None
+
+    def prepare_times(self, s: Tensor) -> None:
+        """Called by ``sdeint`` with the next grid times (reverse clock, 1-d) before the steps
+        that start at them: the coefficients of ``_coefficients`` are computed for all of them
+        in one vectorized pass and kept as Python floats, so that a step costs no tensor
+        arithmetic on 0-d times (the per-step overhead on small batches).
+
+        Only for times on the CPU, where reading a time back is free, and with gradients off
+        (the floats carry no graph to a learnable schedule); otherwise a no-op."""
+        if s.device.type != "cpu" or s.dim() != 1 or torch.is_grad_enabled():
+            self._memo.table = None
+            return
+        t = self.t_max - s
+        g = self.sde._diffusion(t)
+        columns = (t, self.sde._drift(t), self.lam * g, self._drift_weight * g**2)
+        rows = zip(*(c.expand_as(t).tolist() for c in columns), strict=True)
+        self._memo.table = dict(zip(s.tolist(), rows, strict=True))
 
     # ----- clocks -----
     def forward_time(self, s: TimeLike, like: Tensor | None = None) -> Tensor:
@@ -170,44 +219,74 @@ class ReverseSDE(torch.nn.Module):
 
     def times(
         self,
-        n: int,
+        n: int | None = None,
         *,
-        spacing: str = "uniform",
+        spacing: str | Tensor = "uniform",
         rho: float = 7.0,
+        power: float = 2.0,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> Tensor:
         """An increasing grid of ``n + 1`` reverse times s from 0 to t_max - t_min (``n`` steps).
 
-        ``spacing``: ``"uniform"`` in t; ``"quadratic"``: t = t_min + (t_max - t_min)(1 - i/n)^2,
-        fine near the data; ``"karras"``: noise levels sigma_i = (sigma_hi^(1/rho) + i/n
-        (sigma_lo^(1/rho) - sigma_hi^(1/rho)))^rho (Karras et al. 2022, eq. 5) in the process's
-        ``noise_level``, mapped back to t; ``"logsnr"``: uniform in lambda = log(alpha/sigma),
-        the grid DPM-Solver recommends (Lu et al. 2022a), mapped back to t.
+        ``spacing``: ``"uniform"`` in t; ``"power"``: t = t_min + (t_max - t_min)(1 - i/n)^p
+        with p = ``power``, fine near the data for p > 1; ``"quadratic"``: power with p = 2;
+        ``"karras"``: noise levels sigma_i = (sigma_hi^(1/rho) + i/n (sigma_lo^(1/rho) -
+        sigma_hi^(1/rho)))^rho (Karras et al. 2022, eq. 5) in the process's ``noise_level``,
+        mapped back to t; ``"logsnr"``: uniform in lambda = log(alpha/sigma), the grid
+        DPM-Solver recommends (Lu et al. 2022a), mapped back to t. A name may carry its
+        parameter after a colon: ``"power:3"``, ``"karras:5"``.
+
+        ``spacing`` may also be an explicit 1-d tensor of forward times, strictly decreasing
+        from t_max to t_min (e.g. a tuned schedule); ``n``, if given, must be its number of
+        steps.
         """
+        if isinstance(spacing, Tensor):
+            return self._explicit_times(n, spacing).to(
+                dtype=dtype or torch.get_default_dtype(), device=device
+            )
         n = check_int("n", n, low=1)
+        name, rho, power = parse_spacing(spacing, rho=rho, power=power)
         u = torch.linspace(0.0, 1.0, n + 1, dtype=torch.float64)
-        if spacing == "uniform":
+        if name == "uniform":
             s = u * self.s_max
-        elif spacing == "quadratic":
-            s = self.s_max * (1.0 - (1.0 - u) ** 2)
-        elif spacing == "karras":
-            rho = check_parameter("rho", rho, low=0.0)
+        elif name in ("quadratic", "power"):
+            s = self.s_max * (1.0 - (1.0 - u) ** power)
+        elif name == "karras":
             t_ends = torch.tensor([self.t_max, self.t_min], dtype=torch.float64)
             hi, lo = (self.sde._noise_level(t_ends) ** (1.0 / rho)).tolist()
             levels = (hi + u * (lo - hi)) ** rho
             s = self.t_max - self.sde.time_of_noise_level(levels[1:-1])
             s = torch.cat([s.new_zeros(1), s, s.new_full((1,), self.s_max)])
-        elif spacing == "logsnr":
+        else:  # logsnr
             t_ends = torch.tensor([self.t_max, self.t_min], dtype=torch.float64)
             hi, lo = (
                 torch.log(self.sde._alpha(t_ends)) - torch.log(self.sde._sigma(t_ends))
             ).tolist()
             s = self.t_max - self.sde.time_of_log_snr(hi + u[1:-1] * (lo - hi))
             s = torch.cat([s.new_zeros(1), s, s.new_full((1,), self.s_max)])
-        else:
-            raise ValueError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
         return s.to(dtype=dtype or torch.get_default_dtype(), device=device)
+
+    def _explicit_times(self, n: int | None, t: Tensor) -> Tensor:
+        if t.dim() != 1 or t.numel() < 2 or not t.dtype.is_floating_point:
+            raise ValueError(
+                "spacing as a tensor must be a 1-d floating tensor of at least two forward "
+                f"times, got shape {tuple(t.shape)} and dtype {t.dtype}"
+            )
+        if n is not None and check_int("n", n, low=1) != t.numel() - 1:
+            raise ValueError(f"n = {n} steps but the explicit grid has {t.numel() - 1}")
+        t = t.detach().to(device="cpu", dtype=torch.float64)
+        if not bool(torch.isfinite(t).all()) or not bool((t[1:] < t[:-1]).all()):
+            raise ValueError("spacing as a tensor must hold finite, strictly decreasing times")
+        slack = 1e-6 * max(self.t_max, 1.0)
+        if abs(float(t[0]) - self.t_max) > slack or abs(float(t[-1]) - self.t_min) > slack:
+            raise ValueError(
+                f"an explicit grid must run from t_max = {self.t_max} to t_min = {self.t_min}, "
+                f"got {float(t[0])} to {float(t[-1])}"
+            )
+        s = (self.t_max - t).clamp(0.0, self.s_max)
+        s[0], s[-1] = 0.0, self.s_max
+        return s
 
     # ----- shapes -----
     def _to_event(self, y: Tensor) -> Tensor:
@@ -222,11 +301,12 @@ class ReverseSDE(torch.nn.Module):
         )
 
     # ----- the score at reverse time s, and the torchsde protocol -----
-    def _coefficients(self, s: TimeLike, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _coefficients(self, s: TimeLike, y: Tensor) -> tuple[Tensor, Any, Any, Any]:
         """(t, f(t), lam g(t), (1 + lam^2)/2 g(t)^2) at reverse time s, shaped per sample
-        against ``y``. A solver asks for the drift and the diffusion at the same time tensor,
-        so the last one is remembered (keyed by the tensor itself and its version counter: an
-        in-place change misses the memo)."""
+        against ``y``: Python floats for a time announced by ``prepare_times``, else tensors.
+        A solver asks for the drift and the diffusion at the same time tensor, so the last one
+        is remembered (keyed by the tensor itself and its version counter: an in-place change
+        misses the memo)."""
         key = (s, s._version, y.dtype, y.dim()) if isinstance(s, Tensor) else None
         cached = self._memo.coefficients
         if (
@@ -237,6 +317,13 @@ class ReverseSDE(torch.nn.Module):
             and not torch.compiler.is_compiling()
         ):
             return cached[1]
+        table = self._memo.table
+        if table is not None and key is not None and s.dim() == 0 and s.is_cpu:
+            row = table.get(float(s))
+            if row is not None:
+                t = torch.full((), row[0], dtype=coefficient_dtype(y.dtype), device=y.device)
+                self._memo.coefficients = (key, (t, *row[1:]))
+                return self._memo.coefficients[1]
         t = self.forward_time(s, like=y)
         g_t = per_sample(self.sde._diffusion(t), y)
         # (t, f(t), lam g(t), (1 + lam^2)/2 g(t)^2): each computed once per time
@@ -256,7 +343,10 @@ class ReverseSDE(torch.nn.Module):
             alpha, sigma = per_sample(self.sde._alpha(t), x), per_sample(self.sde._sigma(t), x)
             x0 = self.denoised_transform(x0_from_score(out, x, alpha, sigma))
             out = score_from_x0(x0, x, alpha, sigma)
-        out = out.to(y.dtype).reshape(y.shape)
+        if out.dtype != y.dtype:
+            out = out.to(y.dtype)
+        if out.shape != y.shape:
+            out = out.reshape(y.shape)
         self._memo.last_eval = (t, y, out)
         return out
 
@@ -284,13 +374,18 @@ class ReverseSDE(torch.nn.Module):
         """Drift in the s clock: -[f(t) y - (1 + lam^2)/2 g(t)^2 score(y, t)]."""
         t, f_t, _, weighted_g2 = self._coefficients(s, y)
         score = self._score_at(t, y)
+        if not isinstance(f_t, Tensor):  # floats of an announced time: two fused ops
+            return torch.mul(score, weighted_g2).sub_(y, alpha=f_t)
         return (weighted_g2 * score).sub_(f_t * y).to(y.dtype)
 
     def g(self, s: TimeLike, y: Tensor) -> Tensor:
         """Diagonal diffusion lam g(t), broadcast to ``y``; a zero tensor for the ODE."""
         if self.probability_flow:
             return torch.zeros_like(y)
-        return self._coefficients(s, y)[2].to(y.dtype).expand_as(y)
+        lam_g = self._coefficients(s, y)[2]
+        if not isinstance(lam_g, Tensor):
+            return torch.full_like(y, lam_g)
+        return lam_g.to(y.dtype).expand_as(y)
 
     def marginal_coefficients(self, s: TimeLike, like: Tensor) -> tuple[Tensor, Tensor]:
         """(alpha(t), sigma(t)) of the forward process at t = t_max - s, shaped per sample
@@ -298,6 +393,14 @@ class ReverseSDE(torch.nn.Module):
         DPM-Solver++) integrate in closed form, with log-SNR lambda = log(alpha / sigma)."""
         t = self.forward_time(s, like=like)
         return per_sample(self.sde._alpha(t), like), per_sample(self.sde._sigma(t), like)
+
+    def time_of_log_snr(self, lam: Tensor | float) -> Tensor:
+        """The reverse time s at which the forward process's log-SNR log(alpha/sigma) equals
+        ``lam``, clamped to [0, t_max - t_min] (by bisection; EDM's churn needs it)."""
+        lam = torch.as_tensor(lam)
+        t = self.sde.time_of_log_snr(lam.detach().to(torch.float64).cpu())
+        s = (self.t_max - t).clamp(0.0, self.s_max)
+        return s.to(dtype=lam.dtype if lam.is_floating_point() else None, device=lam.device)
 
     def transition(self, s0: TimeLike, s1: TimeLike, like: Tensor | None = None) -> Transition:
         """The forward step that this reverse step undoes, for the discrete predictors.

@@ -32,7 +32,10 @@ reverse SDEs do): ``is_ode = True`` declares g = 0 (ODE-only methods refuse anyt
 ``solve_scope(t0, t1)``, a context manager entered once per solve, in which the SDE checks
 the time range once and may skip its per-call argument checks; ``forward_time(t)`` maps the
 integration clock to the diffusion's time for messages; ``last_denoised()`` returns the data
-prediction of the last model evaluation, for callbacks.
+prediction of the last model evaluation, for callbacks; ``prepare_times(ts)`` is called with
+the start and end times of the next (up to 256) steps, as a 1-d tensor in the loop's time
+dtype, before those steps run, so that the SDE can compute their coefficients in one
+vectorized pass (revsde's reverse SDEs keep them as Python floats).
 
 Semi-linear solvers (DDIM, DPM-Solver++) see the SDE as dx = [a(t) x + b(t) D(x, t)] dt +
 c(t) dW with its linear part known exactly; they declare in ``requires`` the two methods that
@@ -40,6 +43,8 @@ describe it: ``marginal_coefficients(t, like) -> (alpha, sigma)``, the transitio
 of the forward process at the integration time t (log-SNR lambda = log(alpha / sigma)), and
 ``data_prediction(t, y)``, the model's estimate of the clean data (one model evaluation).
 revsde's reverse SDEs provide both; the conversion to x0_hat happens there, never in a solver.
+EDM's churn also needs ``time_of_log_snr(lam)``, the integration time at which the log-SNR
+equals lam.
 
 A step must not modify ``y0`` or the tensors in ``state`` in place: the loop keeps the state
 before each step to diagnose a non-finite one, and autograd may hold them.

@@ -104,6 +104,9 @@ class _Counted:
     def marginal_coefficients(self, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
         return self._sde.marginal_coefficients(t, like)
 
+    def time_of_log_snr(self, lam: Tensor) -> Tensor:
+        return self._sde.time_of_log_snr(lam)
+
 
 # The keywords sdeint itself takes, for the message on a misspelt one.
 _SDEINT_KEYWORDS = (
@@ -198,6 +201,16 @@ def _grid(times: list[float], counts: list[int]) -> Iterator[tuple[float, float,
             nxt = b if k == n else a + (b - a) * k / n
             yield prev, nxt, k == n
             prev = nxt
+
+
+def _announced(grid, prepare, dtype, device, chunk: int = 256):
+    """Passes ``grid`` through, first telling the SDE (``prepare(times)``) the start and end
+    times of each next ``chunk`` steps, so that it can compute their coefficients in one
+    vectorized pass; memory stays bounded by the chunk."""
+    while steps := list(itertools.islice(grid, chunk)):
+        ends = [steps[0][0]] + [b for _, b, _ in steps]
+        prepare(torch.tensor(ends, dtype=dtype, device=device))
+        yield from steps
 
 
 def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:
@@ -381,6 +394,9 @@ def sdeint(
         y, state = y0, solver.init(counted, t_start, y0, n_steps)
         outputs = [y0] if not final_only else []
         grid = _grid(times, counts)
+        prepare = getattr(sde, "prepare_times", None)
+        if callable(prepare):
+            grid = _announced(grid, prepare, tdtype, y0.device)
         if progress:
             from tqdm.auto import tqdm
 
@@ -439,11 +455,16 @@ def _noise_source(bm, generator, shape, y0: Tensor, solver: Solver):
     return RandnNoise(shape, y0.shape, generator=generator, **kw)
 
 
+_SUM_DTYPES = (torch.float32, torch.float64)
+
+
 def _is_finite(y: Tensor) -> bool:
     """One reduction and one host read: a NaN or inf anywhere makes the sum non-finite. A sum
     that overflows is checked elementwise before it is called non-finite."""
-    acc = torch.float64 if y.dtype == torch.float64 else torch.float32
-    if math.isfinite(float(y.detach().sum(dtype=acc))):
+    if y.requires_grad:
+        y = y.detach()
+    total = y.sum() if y.dtype in _SUM_DTYPES else y.sum(dtype=torch.float32)
+    if math.isfinite(total.item()):
         return True
     return bool(torch.isfinite(y).all())
 

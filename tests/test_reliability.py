@@ -185,12 +185,16 @@ def test_the_adapter_refuses_t_zero_and_sdeint_refuses_times_past_the_end():
         solvers.sdeint(sde, torch.zeros(2, 2), [0.0, 1.5], dt=0.1)
 
 
-def test_final_only_memory_does_not_grow_with_the_number_of_steps():
-    sde, y0 = OU(), torch.zeros(2, 2)
+@pytest.mark.parametrize("problem", ["ou", "reverse_vp"])
+def test_final_only_memory_does_not_grow_with_the_number_of_steps(problem):
+    # the reverse SDE under no_grad takes the announced-times path (coefficient tables)
+    sde = OU() if problem == "ou" else revsde.VPSDE().reverse(lambda x, t: -x)
+    y0, s_end = torch.zeros(2, 2), 1.0 if problem == "ou" else 0.9
 
     def peak(n):
         tracemalloc.start()
-        solvers.sdeint(sde, y0, [0.0, 1.0], dt=1.0 / n, final_only=True)
+        with torch.no_grad():
+            solvers.sdeint(sde, y0, [0.0, s_end], dt=s_end / n, final_only=True)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return top
@@ -198,6 +202,44 @@ def test_final_only_memory_does_not_grow_with_the_number_of_steps():
     small, large = peak(1_000), peak(20_000)
     # a grid of 20 000 time tensors built up front held > 1 MB of Python objects alone
     assert large - small < 100_000, (small, large)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("process", ["ve", "vp", "subvp", "cosine"])
+def test_announced_times_give_the_coefficients_computed_per_call(process, lam):
+    """``prepare_times`` tabulates (t, f, lam g, (1 + lam^2)/2 g^2) as floats for the loop's
+    grid; each row must equal what ``_coefficients`` computes on a 0-d tensor."""
+    sde = {
+        "ve": revsde.VESDE(),
+        "vp": revsde.VPSDE(),
+        "subvp": revsde.SubVPSDE(),
+        "cosine": revsde.CosineVPSDE(),
+    }[process]
+    rsde = sde.reverse(lambda x, t: -x, lam=lam)
+    y = torch.zeros(3, 2)
+    grid = rsde.times(7, spacing="quadratic")
+    expected = [[float(c) for c in rsde._coefficients(s, y)] for s in grid]
+    with torch.no_grad():
+        rsde.prepare_times(grid)
+        got = [list(rsde._coefficients(s.clone(), y)) for s in grid]
+    assert all(isinstance(c, float) for row in got for c in row[1:])
+    assert torch.tensor([[float(c) for c in row] for row in got]) == pytest.approx(
+        torch.tensor(expected), rel=1e-6, abs=1e-7
+    )
+
+
+def test_a_solve_with_and_without_coefficient_tables_agrees():
+    """No grad: the loop announces its times and the reverse SDE reads floats from a table;
+    grad enabled: it computes tensors per call. Same path, same numbers."""
+    rsde = revsde.VPSDE().reverse(lambda x, t: -x)
+    y0, ts = torch.randn(4, 2, dtype=torch.float64), rsde.times(30, dtype=torch.float64)
+    with torch.no_grad():
+        fast = solvers.sdeint(
+            rsde, y0, ts, method="euler", generator=torch.Generator().manual_seed(1)
+        )
+    slow = solvers.sdeint(rsde, y0, ts, method="euler", generator=torch.Generator().manual_seed(1))
+    assert rsde._memo.table is None  # cleared when the solve ends
+    torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)
 
 
 # ----- errors that name the argument, checked before any work -----
