@@ -12,7 +12,15 @@ from pathlib import Path
 from solvers import SOLVERS
 
 from .compare import DEFAULT_STEPS, SDES, TARGETS, Study, run_study
-from .reverse import SPACINGS
+from .reverse import SPACINGS, parse_spacing
+
+
+def _spacing(value: str) -> str:
+    try:
+        parse_spacing(value)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -77,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--spacing",
-        choices=list(SPACINGS),
+        type=_spacing,
         default=None,
-        help="time grid for every method (default: each method's preferred grid)",
+        help=f"time grid for every method, one of {list(SPACINGS)} ('power:P' and "
+        "'karras:RHO' set the parameter; default: each method's preferred grid)",
     )
     p.add_argument("--samples", type=_positive, default=4000)
     p.add_argument("--seed", type=int, default=0)

@@ -21,7 +21,7 @@ from solvers import SOLVERS, resolve, sdeint
 
 from .metrics import moment_w2, sliced_w2
 from .processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
-from .reverse import SPACINGS
+from .reverse import parse_spacing
 from .sample import default_spacing
 from .targets import Gaussian, GaussianMixture
 
@@ -122,8 +122,8 @@ def run_study(
         raise ValueError(f"unknown method(s) {unknown}; valid methods are {sorted(SOLVERS)}")
     if not steps or min(steps) < 1:
         raise ValueError(f"steps must be positive integers, got {list(steps)}")
-    if spacing is not None and spacing not in SPACINGS:
-        raise ValueError(f"spacing must be one of {list(SPACINGS)} or None, got {spacing!r}")
+    if spacing is not None:
+        parse_spacing(spacing)  # a clear error before any work
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]

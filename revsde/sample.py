@@ -26,9 +26,9 @@ def sample(
     score: Callable[[Tensor, Tensor], Tensor],
     shape: tuple[int, ...],
     method: str | type[Solver] | Solver = DEFAULT_METHOD,
-    steps: int = DEFAULT_STEPS,
+    steps: int | None = None,
     *,
-    spacing: str | None = None,
+    spacing: str | Tensor | None = None,
     t_min: float | None = None,
     denoise: bool = True,
     generator: Generators = None,
@@ -53,8 +53,11 @@ def sample(
     accurate per evaluation); the solvers guide gives the tables.
 
     Args:
-        spacing: the grid of ``ReverseSDE.times``; default: the method's declared
-            ``preferred_spacing``, else "quadratic" for ODE-only and "uniform" for SDE methods.
+        steps: the number of steps (default 30); with an explicit grid, its number of steps.
+        spacing: the grid of ``ReverseSDE.times`` (a name such as "quadratic" or "power:3",
+            or a tensor of forward times from t_max down to t_min); default: the method's
+            declared ``preferred_spacing``, else "quadratic" for ODE-only and "uniform" for
+            SDE methods.
         generator: a ``torch.Generator``; or one generator (or one integer seed) per sample,
             so that sample i is the same whatever the batch it is drawn in.
         callback: called after each step with a ``solvers.StepInfo`` (step index, times,
@@ -72,7 +75,10 @@ def sample(
         )
     for n in shape:
         check_int("every entry of shape", n, low=1)
-    steps = check_int("steps", steps, low=1)
+    if steps is not None:
+        steps = check_int("steps", steps, low=1)
+    elif not isinstance(spacing, Tensor):
+        steps = DEFAULT_STEPS
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
     solver = resolve(method, **options)

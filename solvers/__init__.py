@@ -8,7 +8,14 @@ Brownian objects, when a caller passes one). ``sdeint`` is the one entry point;
 from .base import Noise, NonFiniteError, Solver
 from .ddim import DDIM
 from .diffusion import Ancestral, ReverseDiffusion
-from .dpm_solver import DPMSolverPP, DPMSolverPP2S, DPMSolverPP3M, SDEDPMSolverPP
+from .dpm_solver import (
+    DPMSolverPP,
+    DPMSolverPP2S,
+    DPMSolverPP3M,
+    SDEDPMSolverPP,
+    SDEDPMSolverPP3M,
+)
+from .edm import EDMHeun
 from .euler import EulerMaruyama
 from .integrate import SolveStats, StepInfo, TorchsdeConventionWarning, sdeint
 from .milstein import Milstein, MilsteinDerivativeFree
@@ -27,6 +34,7 @@ __all__ = [
     "DPMSolverPP",
     "DPMSolverPP2S",
     "DPMSolverPP3M",
+    "EDMHeun",
     "EulerMaruyama",
     "Heun",
     "LangevinCorrector",
@@ -39,6 +47,7 @@ __all__ = [
     "PredictorCorrector",
     "ReverseDiffusion",
     "SDEDPMSolverPP",
+    "SDEDPMSolverPP3M",
     "SolveStats",
     "Solver",
     "StepInfo",

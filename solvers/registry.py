@@ -10,7 +10,14 @@ from typing import Any
 from .base import Solver
 from .ddim import DDIM
 from .diffusion import Ancestral, ReverseDiffusion
-from .dpm_solver import DPMSolverPP, DPMSolverPP2S, DPMSolverPP3M, SDEDPMSolverPP
+from .dpm_solver import (
+    DPMSolverPP,
+    DPMSolverPP2S,
+    DPMSolverPP3M,
+    SDEDPMSolverPP,
+    SDEDPMSolverPP3M,
+)
+from .edm import EDMHeun
 from .euler import EulerMaruyama
 from .milstein import Milstein, MilsteinDerivativeFree
 from .ode import RK4, Heun
@@ -33,6 +40,8 @@ SOLVERS: dict[str, type[Solver]] = {
     "dpmpp_2m": DPMSolverPP,
     "dpmpp_3m": DPMSolverPP3M,
     "dpmpp_2m_sde": SDEDPMSolverPP,
+    "dpmpp_3m_sde": SDEDPMSolverPP3M,
+    "edm": EDMHeun,
     "unipc": UniPC,
 }
 

@@ -27,6 +27,7 @@ ODE_ORDERS = {
     "dpmpp_2m": (2.0, [16, 32, 64, 128], [32, 64, 128, 256]),
     "dpmpp_3m": (3.0, [32, 64, 128, 256], [128, 256, 512, 1024]),
     "unipc": (3.0, [64, 128, 256, 512], [32, 64, 128, 256]),  # UniP-2 + UniC: order 3
+    "edm": (2.0, [16, 32, 64, 128], [16, 32, 64, 128]),
 }
 
 
@@ -64,10 +65,14 @@ class QuadraticDataPrediction:
         return self.x0(self.lam(t)).expand_as(y)
 
 
-def test_3m_integrates_a_quadratic_data_prediction_exactly():
-    """One 3M step with a history of two earlier predictions against the exact integral:
-    the coefficient of the second difference must be the Taylor-exact one (the reference
-    codes' half of it misses by ~6 % of the step's increment here)."""
+@pytest.mark.parametrize(
+    ("method", "eta"), [("dpmpp_3m", 0.0), ("dpmpp_3m_sde", 0.0), ("dpmpp_3m_sde", 0.7)]
+)
+def test_3m_integrates_a_quadratic_data_prediction_exactly(method, eta):
+    """One 3M step with a history of two earlier predictions against the exact integral
+    (for the SDE variant, of its mean: dW = 0), with weight (1 + eta) e^{-(1 + eta)(lambda_1 -
+    lambda)}: the coefficient of the second difference must be the Taylor-exact one (the
+    reference codes' half of it misses by ~6 % of the step's increment here)."""
     from scipy.integrate import quad
 
     prob = QuadraticDataPrediction()
@@ -76,15 +81,22 @@ def test_3m_integrates_a_quadratic_data_prediction_exactly():
     history = ((lams[0], prob.x0(lams[0])), (lams[1], prob.x0(lams[1])))
     y0 = torch.full((1, 1), 0.4, dtype=D64)
     noise = Noise(float(ts[3] - ts[2]), torch.zeros_like(y0))
-    state = _Multistep(history, steps_left=10)
-    y1, _ = solvers.resolve("dpmpp_3m").step(prob, ts[2], ts[3], y0, noise, state)
+    if method == "dpmpp_3m":
+        solver, state = solvers.resolve(method), _Multistep(history, steps_left=10)
+    else:
+        solver, state = solvers.resolve(method, eta=eta), history
+    y1, _ = solver.step(prob, ts[2], ts[3], y0, noise, state)
+    a1 = prob.marginal_coefficients(ts[3], None)[0]
     s0 = prob.marginal_coefficients(ts[2], None)[1]
     s1 = prob.marginal_coefficients(ts[3], None)[1]
     lam0, lam1 = float(lams[2]), float(lams[3])
-    integral = quad(
-        lambda lam: math.exp(lam) * float(prob.x0(torch.tensor(lam, dtype=D64))), lam0, lam1
-    )[0]
-    exact = float(s1 / s0) * 0.4 + float(s1) * integral
+    c = 1.0 + eta
+
+    def weight(lam):
+        return c * math.exp(-c * (lam1 - lam)) * float(prob.x0(torch.tensor(lam, dtype=D64)))
+
+    integral = quad(weight, lam0, lam1, epsabs=1e-14, epsrel=1e-13)[0]
+    exact = float(s1 / s0) * math.exp(-eta * (lam1 - lam0)) * 0.4 + float(a1) * integral
     assert float(y1) == pytest.approx(exact, rel=1e-10, abs=1e-12)
 
 
@@ -97,6 +109,8 @@ def test_3m_integrates_a_quadratic_data_prediction_exactly():
         ("dpmpp_3m", {}),
         ("dpmpp_2m", {"order": 1}),
         ("dpmpp_2m_sde", {"eta": 0.0}),
+        ("dpmpp_3m_sde", {"eta": 0.0}),
+        ("edm", {}),
     ],
 )
 def test_exact_for_point_mass_data_at_any_step_count(method, options):
@@ -147,6 +161,7 @@ def test_the_sde_variants_reduce_to_their_deterministic_and_ancestral_counterpar
     ("method", "options", "order", "ns"),
     [
         ("dpmpp_2m_sde", {}, 2.0, [32, 64, 128]),
+        ("edm", {"s_churn": 40.0}, 1.0, [32, 64, 128]),
         ("ddim", {"eta": 1.0}, 1.0, [32, 64, 128]),
     ],
 )
@@ -158,7 +173,9 @@ def test_weak_order_of_the_stochastic_variants(method, options, order, ns):
     target = Gaussian(
         torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
     )
-    rsde = sde.reverse(target.score(sde), t_min=0.01)
+    # EDM's churn is a stochastic sampler of the probability-flow ODE
+    ode = solvers.resolve(method, **options).ode_only
+    rsde = sde.reverse(target.score(sde), t_min=0.01, probability_flow=ode)
     law = target.marginal(sde, rsde.t_min)
     n_samples = 400_000
     x_T = target.marginal(sde, rsde.t_max).sample(
@@ -187,12 +204,47 @@ def test_weak_order_of_the_stochastic_variants(method, options, order, ns):
     assert solvers.resolve(method, **options).weak_order == order
 
 
+def test_3m_sde_converges_weakly_to_the_exact_law():
+    """SDE-DPM-Solver++(3M) on the reverse SDE of a Gaussian target: on the uniform grid it is
+    far off at 32 steps (its extrapolated differences of noisy data predictions) and within
+    Monte Carlo error at 256; its coefficients are checked exactly by
+    test_3m_integrates_a_quadratic_data_prediction_exactly."""
+    sde = revsde.VPSDE()
+    target = Gaussian(
+        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
+    )
+    rsde = sde.reverse(target.score(sde), t_min=0.01)
+    law = target.marginal(sde, rsde.t_min)
+    n_samples = 200_000
+    x_T = target.marginal(sde, rsde.t_max).sample(
+        n_samples, generator=torch.Generator().manual_seed(2)
+    )
+    errs = []
+    for n in (32, 256):
+        with torch.no_grad():
+            y = solvers.sdeint(
+                rsde,
+                x_T,
+                rsde.times(n, dtype=D64),
+                method="dpmpp_3m_sde",
+                final_only=True,
+                generator=torch.Generator().manual_seed(n),
+            )
+        c = y - y.mean(0)
+        cov = c.T @ c / (n_samples - 1)
+        errs.append(float((cov - law.covariance).abs().max() + (y.mean(0) - law.mean).abs().max()))
+    se = 1.0 / n_samples**0.5  # the order of the Monte Carlo error of these moments
+    assert errs[1] < 4 * se < errs[0] / 10, errs
+
+
 @pytest.mark.parametrize(
     ("method", "options", "match"),
     [
         ("ddim", {"eta": 1.5}, "eta must lie in"),
         ("dpmpp_2m", {"order": 4}, "order must be one of"),
-        ("dpmpp_2m_sde", {"order": 3}, "order must be one of"),
+        ("dpmpp_2m_sde", {"order": 4}, "order must be one of"),
+        ("edm", {"s_churn": -1.0}, "s_churn must be >= 0"),
+        ("edm", {"s_tmin": 2.0, "s_tmax": 1.0}, "s_tmax must be >= s_tmin"),
         ("dpmpp_2m_sde", {"eta": -1.0}, "eta must be >= 0"),
     ],
 )
@@ -240,3 +292,54 @@ def test_logsnr_grid_is_uniform_in_log_snr():
         assert float(t[0]) == pytest.approx(rsde.t_max) and float(t[-1]) == pytest.approx(
             rsde.t_min
         )
+
+
+def test_power_grids_and_their_parameter_in_the_name():
+    rsde = revsde.VPSDE().reverse(lambda x, t: x)
+    u = torch.linspace(0.0, 1.0, 9, dtype=D64)
+    for p in (1.0, 2.0, 3.5):
+        expected = rsde.s_max * (1.0 - (1.0 - u) ** p)
+        torch.testing.assert_close(rsde.times(8, spacing="power", power=p, dtype=D64), expected)
+        torch.testing.assert_close(rsde.times(8, spacing=f"power:{p}", dtype=D64), expected)
+    torch.testing.assert_close(
+        rsde.times(8, spacing="quadratic", dtype=D64), rsde.times(8, spacing="power:2", dtype=D64)
+    )
+    torch.testing.assert_close(
+        rsde.times(8, spacing="karras:5", dtype=D64),
+        rsde.times(8, spacing="karras", rho=5.0, dtype=D64),
+    )
+
+
+def test_an_explicit_grid_of_forward_times_is_sampled_as_given():
+    sde, target = revsde.VPSDE(), Gaussian(torch.zeros(2, dtype=D64), torch.eye(2, dtype=D64))
+    rsde = sde.reverse(target.score(sde))
+    named = rsde.times(7, spacing="power:3", dtype=D64)
+    forward = rsde.forward_time(named)  # t_max ... t_min, decreasing
+    torch.testing.assert_close(rsde.times(spacing=forward, dtype=D64), named)
+
+    def draw(**kw):
+        seeds = list(range(16))
+        return revsde.sample(
+            sde, target.score(sde), (16, 2), method="dpmpp_2m", dtype=D64, generator=seeds, **kw
+        )
+
+    torch.testing.assert_close(draw(spacing=forward), draw(steps=7, spacing="power:3"))
+
+
+@pytest.mark.parametrize(
+    ("spacing", "match"),
+    [
+        ("powr", r"spacing must be one of \['uniform', 'quadratic', 'power', 'karras'"),
+        ("uniform:2", "spacing must be one of"),
+        ("power:x", "'x' is not a number"),
+        ("power:-1", "power must be > 0"),
+        (torch.tensor([0.1, 0.5, 1.0]), "strictly decreasing"),
+        (torch.tensor([1.0, 0.5, 0.1]), "must run from t_max = 1.0 to t_min = 0.001"),
+        (torch.tensor([[1.0, 0.001]]), "1-d floating tensor"),
+    ],
+)
+def test_bad_spacings_are_named(spacing, match):
+    rsde = revsde.VPSDE().reverse(lambda x, t: x)
+    n = None if isinstance(spacing, torch.Tensor) else 4
+    with pytest.raises(ValueError, match=match):
+        rsde.times(n, spacing=spacing)

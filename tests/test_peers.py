@@ -92,6 +92,22 @@ def test_dpmpp_2m_sde_equals_k_diffusions_with_the_same_noise(k_sampling, kind, 
     torch.testing.assert_close(ours, alpha[-1] * theirs, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("kind", ["vp", "ve"])
+@pytest.mark.parametrize("s_churn", [0.0, 2.0])
+def test_edm_equals_k_diffusions_heun_sampler(k_sampling, kind, s_churn):
+    """EDM's Algorithm 1 (s_churn = 0) and 2 in k-diffusion's ``sample_heun``, on the same
+    noise levels. With churn both draw one standard normal per step from the global
+    generator; s_tmax keeps the first step (where revsde caps the churned level at the
+    process's start) unchurned."""
+    rode, ts, x_T, alpha, k_sigmas = problem(kind)
+    churn = {"s_churn": s_churn, "s_tmax": float(k_sigmas[1]) * 1.0001}
+    torch.manual_seed(5)
+    ours = solvers.sdeint(rode, x_T, ts, method="edm", final_only=True, **churn)
+    torch.manual_seed(5)
+    theirs = k_sampling.sample_heun(ve_denoiser, x_T / alpha[0], k_sigmas, disable=True, **churn)
+    torch.testing.assert_close(ours, alpha[-1] * theirs, rtol=1e-9, atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def diffusers():
     return load_peer(peers.diffusers)
@@ -192,7 +208,9 @@ def test_few_step_methods_stay_stable_on_near_point_data(k_sampling, method):
     """Image-like data: variances 1e-4 and 1e-6. At 5, 10 and 20 evaluations on its default
     grid, every few-step method stays at the level of k-diffusion's DPM-Solver++(2M) on its
     Karras grid (within 1.5x; both are then dominated by the prior's mismatch), where Heun's
-    method on a Karras grid blows up (W2 ~ 0.65 at 5 evaluations in k-diffusion)."""
+    method on a Karras grid blows up (W2 ~ 0.65 at 5 evaluations in k-diffusion). EDM's
+    sampler is that Heun method: it is held to k-diffusion's ``sample_heun`` on the same
+    budget (Karras grid with the same steps, then its Euler step to sigma = 0)."""
     from revsde.metrics import moment_w2
 
     mu = torch.tensor([0.5, -0.3], dtype=D64)
@@ -224,7 +242,11 @@ def test_few_step_methods_stay_stable_on_near_point_data(k_sampling, method):
             generator=torch.Generator().manual_seed(0),
         )
         sigmas = k_sampling.get_sigmas_karras(nfe, sigma_min, sigma_max).to(D64)
-        peer = k_sampling.sample_dpmpp_2m(denoiser, x_T / alpha_T, sigmas, disable=True)
+        if method == "edm":  # Heun in sigma against k-diffusion's own Heun sampler
+            sigmas = k_sampling.get_sigmas_karras(steps + 1, sigma_min, sigma_max).to(D64)
+            peer = k_sampling.sample_heun(denoiser, x_T / alpha_T, sigmas, disable=True)
+        else:
+            peer = k_sampling.sample_dpmpp_2m(denoiser, x_T / alpha_T, sigmas, disable=True)
         ours_err, peer_err = moment_w2(x, mu, cov), moment_w2(peer, mu, cov)
         assert ours_err < 1.5 * peer_err, (nfe, ours_err, peer_err)
 
