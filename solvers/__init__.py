@@ -6,6 +6,7 @@ Brownian objects, when a caller passes one). ``sdeint`` is the one entry point;
 """
 
 from .base import Noise, NonFiniteError, Solver
+from .controller import PIController
 from .ddim import DDIM
 from .diffusion import Ancestral, ReverseDiffusion
 from .dpm_solver import (
@@ -17,11 +18,13 @@ from .dpm_solver import (
 )
 from .edm import EDMHeun
 from .euler import EulerMaruyama
+from .ggf import GottaGoFast
 from .integrate import SolveStats, StepInfo, TorchsdeConventionWarning, sdeint
 from .milstein import Milstein, MilsteinDerivativeFree
 from .ode import RK4, Heun
 from .pc import LangevinCorrector, NullCorrector, NullPredictor, PredictorCorrector
 from .registry import SOLVERS, resolve
+from .rk_pairs import BogackiShampine, DormandPrince
 from .sra import SRA1
 from .unipc import UniPC
 
@@ -31,11 +34,14 @@ __all__ = [
     "SOLVERS",
     "SRA1",
     "Ancestral",
+    "BogackiShampine",
     "DPMSolverPP",
     "DPMSolverPP2S",
     "DPMSolverPP3M",
+    "DormandPrince",
     "EDMHeun",
     "EulerMaruyama",
+    "GottaGoFast",
     "Heun",
     "LangevinCorrector",
     "Milstein",
@@ -44,6 +50,7 @@ __all__ = [
     "NonFiniteError",
     "NullCorrector",
     "NullPredictor",
+    "PIController",
     "PredictorCorrector",
     "ReverseDiffusion",
     "SDEDPMSolverPP",

@@ -24,6 +24,10 @@ Each solver class declares what the loop checks before it starts:
 - ``requires_additive``: only for SDEs that declare ``additive_noise = True`` (g independent
   of the state); ``ode_only``: only for g = 0;
 - ``requires``: methods the SDE object must provide beyond f and g (e.g. ``score``);
+- ``error_exponent``: set by methods with an embedded error estimate
+  (``step_with_error(sde, t0, t1, y0, noise, state) -> (y1, err, state)``), which
+  ``sdeint(adaptive=True)`` controls; the controller's exponent, 1/(q + 1) for a local error
+  of order q + 1; ``None`` otherwise;
 - ``preferred_spacing``: the name of the time grid the method measured best on, for callers
   that build grids (revsde's ``ReverseSDE.times``), or ``None``.
 
@@ -101,6 +105,7 @@ class Solver:
     ode_only: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
     preferred_spacing: ClassVar[str | None] = None
+    error_exponent: ClassVar[float | None] = None
 
     @property
     def n_extra_normals(self) -> int:

@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .adaptive import check_tolerances, solve_adaptive
 from .base import NOISE_TYPES, NonFiniteError, Solver
+from .controller import PIController
 from .noise import BrownianNoise, PerSampleNoise, RandnNoise
 from .registry import resolve
 
@@ -35,6 +37,8 @@ class SolveStats:
     drift_evals: int
     score_evals: int
     diffusion_evals: int
+    rejected_steps: int = 0
+    accepted_times: tuple[float, ...] | None = None  # the grid an adaptive solve chose
 
 
 @dataclass(frozen=True)
@@ -265,7 +269,6 @@ def _noise_shape(sde: Any, t0: Tensor, y0: Tensor) -> tuple[int, ...]:
 def _torchsde_only(**given: Any) -> None:
     """torchsde arguments that this loop does not implement: a clear error, never ignored."""
     unsupported = {
-        "adaptive": "adaptive stepping is not implemented yet",
         "names": "rename the SDE's methods to f and g instead",
         "logqp": "the KL term of latent SDEs is not implemented",
         "extra": "solvers keep their state internally",
@@ -301,6 +304,8 @@ def sdeint(
     return_stats: bool = False,
     callback: Callable[[StepInfo], bool | None] | None = None,
     check_finite: bool = True,
+    max_steps: int = 100_000,
+    controller: PIController | None = None,
     **solver_options: Any,
 ) -> Tensor | tuple[Tensor, SolveStats]:
     """Integrate ``sde`` from ``y0`` at ``ts[0]`` and return the states at ``ts``.
@@ -325,9 +330,16 @@ def sdeint(
     Times are kept in float64 for a float64 state and float32 otherwise, whatever the state's
     precision (a bfloat16 grid cannot resolve the steps near the data).
 
-    torchsde's ``adaptive``, ``rtol``, ``atol``, ``dt_min``, ``names``, ``logqp``, ``extra`` and
-    ``extra_solver_state`` are accepted at their defaults only: anything else is a clear
-    ``NotImplementedError``, never silently ignored.
+    ``adaptive=True`` takes error-controlled steps (methods with an embedded error estimate:
+    ``bosh3``, ``dopri5`` for ODEs, ``ggf`` for additive-noise SDEs) with the tolerances
+    ``rtol``/``atol``, a first step ``dt`` (default 1 % of the span), at least ``dt_min``, at
+    most ``max_steps`` tries, and the step-size ``controller`` (a
+    `solvers.controller.PIController`); outputs land exactly on ``ts``; a stochastic method
+    draws its noise from ``bm`` or from a ``torchsde.BrownianInterval`` seeded from
+    ``generator``, so that rejected steps are retried on the same Brownian path.
+
+    torchsde's ``names``, ``logqp``, ``extra`` and ``extra_solver_state`` are accepted at their
+    defaults only: anything else is a clear ``NotImplementedError``, never silently ignored.
 
     Args:
         bm: a torchsde Brownian object (``BrownianInterval``...) to draw increments from,
@@ -349,7 +361,6 @@ def sdeint(
         **solver_options: passed to the solver's constructor (e.g. ``n_corrector_steps``).
     """
     _torchsde_only(
-        adaptive=adaptive,
         names=names,
         logqp=logqp,
         extra=extra,
@@ -369,7 +380,7 @@ def sdeint(
     y0 = _check_state(y0, sde.noise_type)
     times = _check_times(ts, y0)
     dt = _check_dt(dt)
-    if dt is None and len(times) == 2:
+    if dt is None and len(times) == 2 and not adaptive:
         warnings.warn(
             "sdeint: ts holds two times and dt is None, so this is a single step from "
             f"{times[0]} to {times[1]} (torchsde would take steps of dt = 1e-3); pass dt= or "
@@ -377,7 +388,12 @@ def sdeint(
             TorchsdeConventionWarning,
             stacklevel=2,
         )
-    counts = _substeps(times, dt)
+    if adaptive:
+        _check_adaptive(solver, method_name, generator, callback, progress)
+        check_tolerances(rtol, atol, dt_min, max_steps)
+        counts = [1] * (len(times) - 1)
+    else:
+        counts = _substeps(times, dt)
     n_steps = sum(counts)
     # Times and coefficients stay in float32/float64 whatever the state's precision.
     tdtype = torch.float64 if y0.dtype == torch.float64 else torch.float32
@@ -390,6 +406,30 @@ def sdeint(
         counted = _Counted(sde)
         t_start = as_t(times[0])
         shape = _noise_shape(sde, t_start, y0)
+        if adaptive:
+            if bm is None and not solver.ode_only:
+                bm = _brownian_interval(times, shape, y0, generator)
+            noise = _noise_source(bm, generator, shape, y0, solver)
+            out, n_steps, n_rejected, accepted = solve_adaptive(
+                counted,
+                solver,
+                y0,
+                times,
+                noise,
+                as_t,
+                rtol=float(rtol),
+                atol=float(atol),
+                dt0=dt,
+                dt_min=float(dt_min),
+                max_steps=max_steps,
+                final_only=final_only,
+                check_finite=check_finite,
+                controller=controller or PIController(),
+            )
+            result = out if final_only else torch.stack(out)
+            if not return_stats:
+                return result
+            return result, _stats(counted, n_steps, n_rejected, tuple(accepted))
         noise = _noise_source(bm, generator, shape, y0, solver)
         y, state = y0, solver.init(counted, t_start, y0, n_steps)
         outputs = [y0] if not final_only else []
@@ -424,11 +464,56 @@ def sdeint(
     if not check_finite and not bool(torch.isfinite(result).all()):
         raise NonFiniteError(_where_non_finite(result, times, final_only))
     if return_stats:
-        stats = SolveStats(
-            n_steps, counted.n_f + counted.n_score, counted.n_f, counted.n_score, counted.n_g
-        )
-        return result, stats
+        return result, _stats(counted, n_steps, 0)
     return result
+
+
+def _stats(
+    counted: _Counted, n_steps: int, n_rejected: int, accepted: tuple[float, ...] | None = None
+) -> SolveStats:
+    return SolveStats(
+        n_steps,
+        counted.n_f + counted.n_score,
+        counted.n_f,
+        counted.n_score,
+        counted.n_g,
+        n_rejected,
+        accepted,
+    )
+
+
+def _check_adaptive(solver: Solver, method_name: str, generator, callback, progress) -> None:
+    if solver.error_exponent is None:
+        from .registry import SOLVERS
+
+        adaptive = sorted(n for n, c in SOLVERS.items() if c.error_exponent is not None)
+        raise ValueError(
+            f"adaptive=True needs a method with an embedded error estimate; {method_name!r} "
+            f"has none (adaptive methods: {adaptive})"
+        )
+    if isinstance(generator, Sequence):
+        raise ValueError(
+            "adaptive=True: the step sizes are shared by the batch, so per-sample generators "
+            "cannot make samples batch-independent; pass one torch.Generator"
+        )
+    if callback is not None or progress:
+        raise ValueError("adaptive=True does not support callback or progress yet")
+
+
+def _brownian_interval(times: list[float], shape, y0: Tensor, generator) -> Any:
+    """A torchsde BrownianInterval over the solve, seeded from ``generator`` (or torch's global
+    generator), so that retried steps query one Brownian path."""
+    import torchsde
+
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torchsde.BrownianInterval(
+        t0=times[0],
+        t1=times[-1],
+        size=shape,
+        dtype=y0.dtype,
+        device=y0.device,
+        entropy=seed,
+    )
 
 
 def _noise_source(bm, generator, shape, y0: Tensor, solver: Solver):

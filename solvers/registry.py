@@ -19,9 +19,11 @@ from .dpm_solver import (
 )
 from .edm import EDMHeun
 from .euler import EulerMaruyama
+from .ggf import GottaGoFast
 from .milstein import Milstein, MilsteinDerivativeFree
 from .ode import RK4, Heun
 from .pc import PredictorCorrector
+from .rk_pairs import BogackiShampine, DormandPrince
 from .sra import SRA1
 from .unipc import UniPC
 
@@ -32,6 +34,9 @@ SOLVERS: dict[str, type[Solver]] = {
     "sra1": SRA1,
     "heun": Heun,
     "rk4": RK4,
+    "bosh3": BogackiShampine,
+    "dopri5": DormandPrince,
+    "ggf": GottaGoFast,
     "reverse_diffusion": ReverseDiffusion,
     "ancestral": Ancestral,
     "pc": PredictorCorrector,

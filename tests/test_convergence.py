@@ -153,6 +153,7 @@ def test_weak_order_of_euler_on_the_reverse_vp_sde():
         ("euler", 1.0, [32, 64, 128, 256]),
         ("heun", 2.0, [16, 32, 64, 128]),
         ("rk4", 4.0, [8, 16, 32, 64]),
+        ("bosh3", 3.0, [16, 32, 64, 128]),
     ],
 )
 @pytest.mark.parametrize("kind", ["vp", "ve"])

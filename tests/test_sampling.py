@@ -262,7 +262,7 @@ def test_a_single_step_call_warns_that_it_is_not_torchsdes_default():
         warnings.simplefilter("error")
         solvers.sdeint(sde, y0, [0.0, 1.0], dt=0.01)
         solvers.sdeint(sde, y0, torch.linspace(0, 1, 11))
-    with pytest.raises(NotImplementedError, match="adaptive"):
+    with pytest.raises(ValueError, match="embedded error estimate"):
         solvers.sdeint(sde, y0, [0.0, 1.0], dt=0.1, adaptive=True)
     with pytest.raises(NotImplementedError, match="logqp"):
         solvers.sdeint(sde, y0, [0.0, 1.0], dt=0.1, logqp=True)

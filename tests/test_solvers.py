@@ -179,7 +179,9 @@ def test_milstein_skips_its_term_for_additive_noise():
 
 
 def test_unknown_method_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"valid methods are \['ancestral', 'ddim', 'dpmpp_2m'"):
+    with pytest.raises(
+        ValueError, match=r"valid methods are \['ancestral', 'bosh3', 'ddim', 'dopri5'"
+    ):
         solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="bogus")
     with pytest.raises(TypeError, match="method must be"):
         solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method=3)

@@ -1,0 +1,113 @@
+"""The adaptive loop of ``sdeint(..., adaptive=True)``: error-controlled steps that land exactly
+on every output time.
+
+Each step asks the method for a solution and its embedded error estimate
+(``step_with_error``); the scaled norm and the step-size rule are those of
+`solvers.controller.PIController`. A rejected step is retried smaller from the same state; for
+stochastic methods its noise comes from a Brownian object queried on the new interval, so the
+retry stays on the same Brownian path (torchsde's ``BrownianInterval`` bridges between the
+points it has drawn), never on fresh independent normals.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import NonFiniteError, Solver
+from .controller import PIController
+
+
+def check_tolerances(rtol: Any, atol: Any, dt_min: Any, max_steps: Any) -> None:
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number > 0, got {value!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    if isinstance(dt_min, bool) or not isinstance(dt_min, (int, float)) or not dt_min >= 0:
+        raise ValueError(f"dt_min must be a number >= 0, got {dt_min!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+
+
+def error_norm(err: Tensor, y0: Tensor, y1: Tensor, rtol: float, atol: float) -> float:
+    """The RMS over every element of the batch of err / max(atol, rtol max(|y0|, |y1|)) (one
+    host read)."""
+    scale = torch.maximum(y0.abs(), y1.abs()).mul_(rtol).clamp_min_(atol)
+    return float((err / scale).pow(2).mean().sqrt())
+
+
+def solve_adaptive(
+    counted: Any,
+    solver: Solver,
+    y0: Tensor,
+    times: list[float],
+    noise: Any,
+    as_t: Any,
+    *,
+    rtol: float,
+    atol: float,
+    dt0: float | None,
+    dt_min: float,
+    max_steps: int,
+    final_only: bool,
+    check_finite: bool,
+    controller: PIController,
+) -> tuple[Tensor | list[Tensor], int, int, list[float]]:
+    """Integrate over ``times``; returns (the final state or the states at ``times``, accepted
+    steps, rejected steps, the accepted grid)."""
+    controller.reset()
+    span = times[-1] - times[0]
+    h = dt0 if dt0 is not None else 0.01 * span
+    t, y = times[0], y0
+    t_tensor = as_t(t)
+    state = solver.init(counted, t_tensor, y0, max_steps)
+    outputs = [] if final_only else [y0]
+    accepted = rejected = 0
+    grid = [t]
+    exponent = solver.error_exponent
+    for t_out in times[1:]:
+        while t < t_out:
+            if accepted + rejected >= max_steps:
+                raise RuntimeError(
+                    f"adaptive sdeint: max_steps = {max_steps} reached at t = {t} "
+                    f"(of {times[-1]}); raise max_steps or loosen rtol/atol"
+                )
+            # land exactly on the output time; avoid leaving a sliver after it
+            last = t + h >= t_out - 1e-9 * max(abs(t_out), 1.0)
+            t1 = t_out if last else t + h
+            t1_tensor = as_t(t1)
+            y1, err, new_state = solver.step_with_error(
+                counted, t_tensor, t1_tensor, y, noise(t_tensor, t1_tensor, t1 - t), state
+            )
+            e = error_norm(err, y, y1, rtol, atol)
+            if not math.isfinite(e):
+                raise NonFiniteError(
+                    f"adaptive sdeint: the error estimate is {e} on the step from t = {t} to "
+                    f"{t1} (step size {t1 - t}): the state or the model returned NaN or inf"
+                )
+            ok, h_next = controller.propose(t1 - t, e, exponent)
+            if ok:
+                accepted += 1
+                t, y, state, t_tensor = t1, y1, new_state, t1_tensor
+                grid.append(t)
+                if check_finite and not bool(torch.isfinite(y).all()):
+                    raise NonFiniteError(f"adaptive sdeint: the state became NaN or inf at t = {t}")
+                if not last:
+                    h = h_next
+                else:  # a step cut short to land on t_out says little about the next one
+                    h = max(h_next, h)
+            else:
+                rejected += 1
+                h = h_next
+            if h < dt_min and t < times[-1]:
+                raise RuntimeError(
+                    f"adaptive sdeint: the step size fell to {h:.3g} < dt_min = {dt_min} at "
+                    f"t = {t}: the problem is too stiff or rough for rtol = {rtol}, atol = {atol}"
+                )
+        if not final_only:
+            outputs.append(y)
+    return (y if final_only else outputs), accepted, rejected, grid

@@ -1,0 +1,182 @@
+"""Adaptive steps: error proportional to the tolerance, evaluations growing as it shrinks,
+retries on one Brownian path, and errors that name the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchsde
+from problems import gaussian_probability_flow
+
+import revsde
+import solvers
+from revsde.targets import Gaussian
+from solvers.controller import PIController
+
+D64 = torch.float64
+ADAPTIVE = sorted(n for n, c in solvers.SOLVERS.items() if c.error_exponent is not None)
+
+
+def test_the_adaptive_methods_are_registered():
+    assert ADAPTIVE == ["bosh3", "dopri5", "ggf"]
+
+
+@pytest.mark.parametrize("kind", ["vp", "ve"])
+@pytest.mark.parametrize("method", ["bosh3", "dopri5"])
+def test_ode_error_falls_in_proportion_to_the_tolerance(method, kind):
+    """On the exact probability-flow path of a Gaussian target (DESIGN §4) the global error
+    follows rtol (= atol) with a log-log slope near 1, and the evaluations grow as it falls."""
+    sde = revsde.VPSDE() if kind == "vp" else revsde.VESDE(0.01, 10.0)
+    rode, x_T, exact = gaussian_probability_flow(sde)
+    tols, errs, nfes = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7], [], []
+    for tol in tols:
+        y, stats = solvers.sdeint(
+            rode,
+            x_T,
+            [0.0, rode.s_max],
+            method=method,
+            adaptive=True,
+            rtol=tol,
+            atol=tol,
+            final_only=True,
+            return_stats=True,
+        )
+        errs.append(float((y - exact).abs().max()))
+        nfes.append(stats.nfe)
+    slope = float(np.polyfit(np.log(tols), np.log(errs), 1)[0])
+    assert 0.6 < slope < 1.4, (slope, errs)
+    assert all(e < 30 * tol for e, tol in zip(errs, tols, strict=True)), errs
+    assert nfes == sorted(nfes) and nfes[-1] > 2 * nfes[0], nfes
+
+
+@pytest.mark.parametrize("kind", ["vp", "ve"])
+def test_dopri5_fixed_steps_are_at_least_fifth_order(kind):
+    """Its pre-asymptotic slope on this path is 5.4-5.8 (measured), above the asymptotic 5."""
+    from problems import probability_flow_order
+
+    sde = revsde.VPSDE() if kind == "vp" else revsde.VESDE(0.01, 10.0)
+    slope, errs = probability_flow_order(sde, "dopri5", [6, 8, 12, 16])
+    assert 4.8 < slope < 6.5, (slope, errs)
+
+
+def _gaussian_reverse_sde():
+    sde = revsde.VPSDE()
+    target = Gaussian(
+        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
+    )
+    rsde = sde.reverse(target.score(sde), t_min=0.01)
+    return sde, target, rsde, target.marginal(sde, rsde.t_min)
+
+
+def test_ggf_weak_error_falls_with_the_tolerance():
+    """Gotta Go Fast on the reverse SDE of a Gaussian target, started from the exact law:
+    the error of the mean and covariance at t_min falls with rtol (slope ~0.8 measured) while
+    well above the Monte Carlo error, and the evaluations grow."""
+    sde, target, rsde, law = _gaussian_reverse_sde()
+    n = 200_000
+    x_T = target.marginal(sde, rsde.t_max).sample(n, generator=torch.Generator().manual_seed(2))
+    tols, errs, nfes = [0.4, 0.2, 0.1], [], []
+    for tol in tols:
+        with torch.no_grad():
+            y, stats = solvers.sdeint(
+                rsde,
+                x_T,
+                [0.0, rsde.s_max],
+                method="ggf",
+                adaptive=True,
+                rtol=tol,
+                atol=tol,
+                final_only=True,
+                return_stats=True,
+                generator=torch.Generator().manual_seed(3),
+            )
+        c = y - y.mean(0)
+        cov = c.T @ c / (n - 1)
+        errs.append(float((cov - law.covariance).abs().max() + (y.mean(0) - law.mean).abs().max()))
+        nfes.append(stats.nfe)
+    slope = float(np.polyfit(np.log(tols), np.log(errs), 1)[0])
+    assert 0.5 < slope < 1.3, (slope, errs)
+    assert errs[-1] > 3 / n**0.5, errs  # still a bias, not noise
+    assert nfes == sorted(nfes) and nfes[-1] > 1.5 * nfes[0], nfes
+
+
+def test_a_run_with_rejections_equals_a_fixed_step_run_on_its_grid():
+    """A rejected step is retried on the same Brownian path: the adaptive result equals a
+    fixed-step run over the accepted grid with the same BrownianInterval."""
+    _, _, rsde, _ = _gaussian_reverse_sde()
+    y0 = torch.randn(32, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
+    bm = torchsde.BrownianInterval(
+        t0=0.0, t1=rsde.s_max, size=(32, 2), dtype=D64, entropy=11, tol=1e-12
+    )
+    adaptive, stats = solvers.sdeint(
+        rsde,
+        y0,
+        [0.0, rsde.s_max],
+        bm=bm,
+        method="ggf",
+        adaptive=True,
+        dt=0.5,  # too large: the first tries are rejected
+        rtol=0.02,
+        atol=0.02,
+        final_only=True,
+        return_stats=True,
+    )
+    assert stats.rejected_steps > 0 and stats.steps == len(stats.accepted_times) - 1
+    fixed = solvers.sdeint(
+        rsde, y0, torch.tensor(stats.accepted_times, dtype=D64), bm=bm, method="ggf"
+    )[-1]
+    torch.testing.assert_close(adaptive, fixed, rtol=1e-10, atol=1e-10)
+
+
+def test_outputs_land_on_every_requested_time():
+    rode, x_T, exact = gaussian_probability_flow(revsde.VPSDE())
+    ts = torch.tensor([0.0, 0.3, 0.6, rode.s_max], dtype=D64)
+    ys, stats = solvers.sdeint(
+        rode, x_T, ts, method="dopri5", adaptive=True, rtol=1e-8, atol=1e-8, return_stats=True
+    )
+    assert ys.shape == (4, *x_T.shape) and torch.equal(ys[0], x_T)
+    assert set(ts.tolist()) <= set(stats.accepted_times)
+    torch.testing.assert_close(ys[-1], exact, rtol=1e-6, atol=1e-6)
+    # the state at 0.3 equals a solve that stops there
+    part = solvers.sdeint(rode, x_T, ts[:2], method="dopri5", adaptive=True, rtol=1e-8, atol=1e-8)
+    torch.testing.assert_close(ys[1], part[-1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method": "euler"}, ValueError, r"embedded error estimate.*\['bosh3', 'dopri5', 'ggf'\]"),
+        ({"rtol": 0.0}, ValueError, "rtol must be a finite number > 0"),
+        ({"atol": -1.0}, ValueError, "atol must be a finite number > 0"),
+        ({"max_steps": 3}, RuntimeError, r"max_steps = 3 reached at t = "),
+        ({"rtol": 1e-10, "atol": 1e-10, "dt_min": 0.1}, RuntimeError, "dt_min"),
+        ({"generator": [torch.Generator() for _ in range(8)]}, ValueError, "per-sample"),
+    ],
+)
+def test_adaptive_errors_name_the_problem(kwargs, error, match):
+    rode, _, _ = gaussian_probability_flow(revsde.VPSDE())
+    options = {"method": "dopri5", "rtol": 1e-6, "atol": 1e-6, **kwargs}
+    with pytest.raises(error, match=match):
+        solvers.sdeint(
+            rode, torch.zeros(8, 2, dtype=D64), [0.0, rode.s_max], adaptive=True, **options
+        )
+
+
+def test_a_non_finite_error_estimate_names_the_step():
+    def score(x, t):
+        return torch.full_like(x, float("nan")) if float(t) < 0.5 else -x
+
+    rode = revsde.VPSDE().reverse(score, probability_flow=True)
+    with pytest.raises(solvers.NonFiniteError, match="error estimate is nan"):
+        solvers.sdeint(rode, torch.zeros(4, 2), [0.0, rode.s_max], method="bosh3", adaptive=True)
+
+
+def test_controller_rules():
+    c = PIController()
+    ok, h = c.propose(0.1, 4.0, 0.5)  # rejected: shrink by safety * e^-k, at most 5x
+    assert not ok and h == pytest.approx(0.1 * 0.9 * 4.0**-0.5)
+    ok, h = c.propose(0.1, 1e-12, 0.5)  # tiny error: growth capped at ifactor
+    assert ok and h == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="safety must be"):
+        PIController(safety=0.0)
