@@ -23,6 +23,18 @@ def _spacing(value: str) -> str:
     return value
 
 
+def _rtol_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+    if not values or any(not 0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"every rtol must lie in (0, 1), got {text!r}")
+    return values
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -89,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"time grid for every method, one of {list(SPACINGS)} ('power:P' and "
         "'karras:RHO' set the parameter; default: each method's preferred grid)",
+    )
+    p.add_argument(
+        "--adaptive",
+        type=_rtol_list,
+        nargs="?",
+        const=(1e-1, 1e-2, 1e-3, 1e-4),
+        default=(),
+        help="also run the adaptive methods (bosh3, dopri5, ggf) with adaptive=True at these "
+        "comma-separated rtol (= atol); alone: 1e-1,1e-2,1e-3,1e-4",
     )
     p.add_argument("--samples", type=_positive, default=4000)
     p.add_argument("--seed", type=int, default=0)
@@ -213,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         dtype=args.dtype,
         progress=not args.no_progress,
+        adaptive_rtols=args.adaptive,
         spacing=args.spacing,
     )
     print_table(study)

@@ -110,8 +110,14 @@ def run_study(
     dtype: str = "float64",
     progress: bool = False,
     spacing: str | None = None,
+    adaptive_rtols: tuple[float, ...] = (),
 ) -> Study:
-    """Run every method at every step count; see the module docstring for the metrics."""
+    """Run every method at every step count; see the module docstring for the metrics.
+
+    ``adaptive_rtols``: also run each method with an embedded error estimate (``bosh3``,
+    ``dopri5``, ``ggf``) with ``adaptive=True`` at each of these rtol (= atol), recorded as
+    method ``"<name> (adaptive)"`` with its accepted steps and every evaluation, so that it lands
+    on the same error-against-evaluations plot."""
     if sde not in SDES:
         raise ValueError(f"sde must be one of {sorted(SDES)}, got {sde!r}")
     if target not in TARGETS:
@@ -126,6 +132,8 @@ def run_study(
         parse_spacing(spacing)  # a clear error before any work
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
+    if any(not (isinstance(r, float) and 0 < r < 1) for r in adaptive_rtols):
+        raise ValueError(f"adaptive_rtols must be floats in (0, 1), got {list(adaptive_rtols)}")
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
 
     process, law0 = SDES[sde](), TARGETS[target]()
@@ -151,24 +159,36 @@ def run_study(
         noise_floor_sliced_w2=sliced_w2(second, reference, seed=seed),
         noise_floor_moment_w2=moment_w2(second, law.mean, law.covariance),
     )
-    jobs = [(m, n) for m in methods for n in steps]
+    jobs = [(m, n, None) for m in methods for n in steps]
+    jobs += [
+        (m, None, tol)
+        for m in methods
+        if SOLVERS[m].error_exponent is not None
+        for tol in adaptive_rtols
+    ]
     if progress:
         from tqdm.auto import tqdm
 
         jobs = tqdm(jobs, desc="compare", unit="run")
-    for method, n in jobs:
+    for method, n, tol in jobs:
         solver = resolve(method)
         problem = rode if solver.ode_only else rsde
         grid = spacing or default_spacing(solver)
         start = time.perf_counter()
+        if tol is None:
+            ts, options = problem.times(n, spacing=grid, dtype=torch_dtype, device=device), {}
+        else:
+            ts, options = [0.0, problem.s_max], {"adaptive": True, "rtol": tol, "atol": tol}
+            grid = f"rtol={tol:g}"
         y, stats = sdeint(
             problem,
             x_T,
-            problem.times(n, spacing=grid, dtype=torch_dtype, device=device),
+            ts,
             method=method,
             final_only=True,
             return_stats=True,
             generator=torch.Generator(device=device).manual_seed(seed + 3),
+            **options,
         )
         if y.device.type == "cuda":
             torch.cuda.synchronize()
@@ -176,8 +196,8 @@ def run_study(
         y = y.detach().double().cpu()
         study.runs.append(
             Run(
-                method,
-                n,
+                method if tol is None else f"{method} (adaptive)",
+                stats.steps,
                 stats.nfe,
                 sliced_w2(y, reference, seed=seed),
                 moment_w2(y, law.mean, law.covariance),
@@ -185,7 +205,7 @@ def run_study(
                 grid,
             )
         )
-    for method in methods:
+    for method in dict.fromkeys(r.method for r in study.runs):
         rows = [r for r in study.runs if r.method == method]
         study.slopes[method] = fit_slope(
             [r.nfe for r in rows], [r.sliced_w2 for r in rows], study.noise_floor_sliced_w2

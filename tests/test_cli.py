@@ -41,6 +41,8 @@ def test_compare_writes_its_files_and_the_error_falls_with_steps(tmp_path, capsy
         (["compare", "--target", "moons"], "invalid choice"),
         (["compare", "--sde", "bridge"], "invalid choice"),
         (["compare", "--samples", "1"], ">= 2"),
+        (["compare", "--adaptive", "0.1,2"], "every rtol must lie in (0, 1)"),
+        (["compare", "--spacing", "powr"], "spacing must be one of"),
         ([], "command"),
     ],
 )
@@ -100,3 +102,14 @@ def test_each_method_runs_on_its_preferred_grid_unless_one_is_given(tmp_path):
     assert main([*argv, "--spacing", "logsnr", "--out", str(tmp_path), "--no-progress"]) == 0
     with (tmp_path / "compare.csv").open() as fh:
         assert {r["spacing"] for r in csv.DictReader(fh)} == {"logsnr"}
+
+
+def test_adaptive_runs_join_the_study_with_every_evaluation(tmp_path):
+    argv = ["compare", "--samples", "500", "--steps", "8", "--methods", "bosh3,euler"]
+    assert main([*argv, "--adaptive", "1e-2,1e-4", "--out", str(tmp_path), "--no-progress"]) == 0
+    study = json.loads((tmp_path / "compare.json").read_text())
+    runs = [r for r in study["runs"] if r["method"] == "bosh3 (adaptive)"]
+    assert [r["spacing"] for r in runs] == ["rtol=0.01", "rtol=0.0001"]
+    # a tighter tolerance costs more evaluations (3 per step plus the first, FSAL)
+    assert runs[0]["nfe"] < runs[1]["nfe"] and runs[1]["nfe"] >= 3 * runs[1]["steps"]
+    assert not any("euler (adaptive)" == r["method"] for r in study["runs"])
