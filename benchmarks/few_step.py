@@ -50,6 +50,9 @@ OURS = [
     ("heun", {}, "quadratic"),
     ("dpmpp_2m_sde", {}, "quadratic"),
     ("dpmpp_2m_sde", {}, "logsnr"),
+    ("dpmpp_2m_sde", {}, "power:3"),
+    ("dpmpp_3m_sde", {}, "quadratic"),
+    ("edm", {}, "karras"),
     ("ddim", {"eta": 1.0}, "quadratic"),
     ("euler", {}, "uniform"),
 ]
