@@ -6,7 +6,7 @@ t_min counted as an evaluation), scored by the responsibility-weighted moment er
 - reverse SDE: Euler–Maruyama at fixed step counts against ``ggf`` (Gotta Go Fast) over an
   rtol sweep (atol = rtol);
 - probability-flow ODE: Heun at fixed step counts on the uniform and quadratic grids against
-  ``bosh3`` and ``dopri5`` over an rtol sweep (atol = rtol).
+  ``bosh3``, ``dopri5`` and ``dpmpp_2s`` (DPM-Solver-12) over an rtol sweep (atol = rtol).
 
     python benchmarks/adaptive.py --markdown docs/benchmarks/adaptive.md
 """
@@ -83,7 +83,7 @@ def main(argv=None):
         for n in (10, 20, 50, 100):
             ts = rode.times(n, spacing=spacing)
             add("ODE", "heun", f"{n} steps, {spacing}", run(rode, x_T, "heun", law, 0, ts))
-    for method in ("bosh3", "dopri5"):
+    for method in ("bosh3", "dopri5", "dpmpp_2s"):
         for tol in (1e-2, 1e-3, 1e-4, 1e-5):
             add(
                 "ODE",

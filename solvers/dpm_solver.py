@@ -52,15 +52,21 @@ def _check_order(order: object, allowed: tuple[int, ...]) -> int:
     return int(order)
 
 
-def _single_step_2s(sde, e, t0, t1, y0, d0):
-    """DPM-Solver++(2S) from y0 with the data prediction d0 at its start (one more evaluation)."""
+def _single_step_2s(sde, e, t0, t1, y0, d0, *, with_error: bool = False):
+    """DPM-Solver++(2S) from y0 with the data prediction d0 at its start (one more evaluation);
+    ``with_error`` also returns its difference from the first-order (DDIM) step from d0."""
     t_mid = t0 + 0.5 * (t1 - t0)
     a_m, s_m = sde.marginal_coefficients(t_mid, y0)
     r = (torch.log(a_m) - torch.log(s_m) - e.lam0) / e.h
     u = (s_m / e.sigma0) * y0 - (a_m * torch.expm1(-r * e.h)) * d0
     d_mid = sde.data_prediction(t_mid, u)
     d = (1.0 - 0.5 / r) * d0 + (0.5 / r) * d_mid
-    return (e.sigma1 / e.sigma0) * y0 - (e.alpha1 * torch.expm1(-e.h)) * d
+    weight = e.alpha1 * torch.expm1(-e.h)
+    y1 = (e.sigma1 / e.sigma0) * y0 - weight * d
+    if not with_error:
+        return y1
+    # y1 - y_ddim = -alpha_1 (e^{-h} - 1)(d - d0) = -alpha_1 (e^{-h} - 1) (d_mid - d0) / (2r)
+    return y1, -(weight * (0.5 / r)) * (d_mid - d0)
 
 
 class DPMSolverPP2S(Solver):
@@ -75,10 +81,19 @@ class DPMSolverPP2S(Solver):
     ode_only = True
     requires = ("data_prediction", "marginal_coefficients")
     preferred_spacing = "quadratic"  # measured: benchmarks/few_step.py
+    # adaptive: the first-order (DDIM) step from the same D_0 is the embedded solution, whose
+    # local error is O(h^2) (DPM-Solver-12 of Lu et al. 2022a, sec. 4.3, in data prediction)
+    error_exponent = 0.5
 
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         e = ends(sde, t0, t1, y0)
         return _single_step_2s(sde, e, t0, t1, y0, sde.data_prediction(t0, y0)), state
+
+    def step_with_error(self, sde, t0, t1, y0, noise: Noise, state):
+        e = ends(sde, t0, t1, y0)
+        d0 = sde.data_prediction(t0, y0)
+        y1, err = _single_step_2s(sde, e, t0, t1, y0, d0, with_error=True)
+        return y1, err, state
 
 
 class _Multistep(NamedTuple):
