@@ -17,18 +17,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import NonFiniteError, Solver
+from .base import NonFiniteError, Solver, check_real
 from .controller import PIController
 
 
 def check_tolerances(rtol: Any, atol: Any, dt_min: Any, max_steps: Any) -> None:
-    for name, value in (("rtol", rtol), ("atol", atol)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number > 0, got {value!r}")
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    if isinstance(dt_min, bool) or not isinstance(dt_min, (int, float)) or not dt_min >= 0:
-        raise ValueError(f"dt_min must be a number >= 0, got {dt_min!r}")
+    check_real("rtol", rtol, low=0.0, strict=True)
+    check_real("atol", atol, low=0.0, strict=True)
+    check_real("dt_min", dt_min, low=0.0)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
 

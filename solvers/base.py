@@ -56,12 +56,42 @@ before each step to diagnose a non-finite one, and autograd may hold them.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 
 NOISE_TYPES = ("diagonal", "scalar", "additive", "general")
+
+
+def check_real(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    strict: bool = False,
+    finite: bool = True,
+) -> float:
+    """``value`` as a float after checking that it is a real number (finite unless ``finite``
+    is False), at least ``low`` (above it with ``strict``) and at most ``high``; the error
+    names the argument and what was expected. Solver options and loop tolerances use it."""
+    kind = "a finite number" if finite else "a number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or (finite and math.isinf(value))
+    ):
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    if low is not None and high is not None and not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
+    if low is not None and (value <= low if strict else value < low):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return float(value)
 
 
 class NonFiniteError(FloatingPointError, ValueError):

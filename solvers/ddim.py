@@ -3,11 +3,9 @@ written for any (alpha, sigma) process."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .base import Noise, Solver
+from .base import Noise, Solver, check_real
 from .semilinear import ends, standard_normal
 
 
@@ -35,11 +33,7 @@ class DDIM(Solver):
     preferred_spacing = "quadratic"  # measured: benchmarks/few_step.py
 
     def __init__(self, eta: float = 0.0) -> None:
-        if isinstance(eta, bool) or not (isinstance(eta, (int, float)) and math.isfinite(eta)):
-            raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
-        if not 0.0 <= eta <= 1.0:
-            raise ValueError(f"eta must lie in [0, 1], got {eta}")
-        self.eta = float(eta)
+        self.eta = check_real("eta", eta, low=0.0, high=1.0)
         # deterministic DDIM integrates the probability-flow ODE
         self.ode_only = self.eta == 0.0
         self.strong_order = 1.0 if self.ode_only else 0.5

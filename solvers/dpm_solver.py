@@ -37,12 +37,11 @@ of the step in the integration clock, with r = (lambda_mid - lambda_0) / h:
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 
-from .base import Noise, Solver
+from .base import Noise, Solver, check_real
 from .semilinear import ends, standard_normal
 
 
@@ -218,11 +217,7 @@ class SDEDPMSolverPP(Solver):
 
     def __init__(self, order: int = 2, eta: float = 1.0) -> None:
         self.order = _check_order(order, (1, 2, 3))
-        if isinstance(eta, bool) or not (isinstance(eta, (int, float)) and math.isfinite(eta)):
-            raise ValueError(f"eta must be a number >= 0, got {eta!r}")
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta}")
-        self.eta = float(eta)
+        self.eta = check_real("eta", eta, low=0.0)
         self.weak_order = min(float(self.order), 2.0)
 
     def __repr__(self) -> str:

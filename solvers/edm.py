@@ -30,16 +30,8 @@ import math
 
 import torch
 
-from .base import Noise, Solver
+from .base import Noise, Solver, check_real
 from .semilinear import standard_normal
-
-
-def _check_nonnegative(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return float(value)
 
 
 class EDMHeun(Solver):
@@ -65,10 +57,10 @@ class EDMHeun(Solver):
         s_tmax: float = math.inf,
         s_noise: float = 1.0,
     ) -> None:
-        self.s_churn = _check_nonnegative("s_churn", s_churn)
-        self.s_tmin = _check_nonnegative("s_tmin", s_tmin)
-        self.s_tmax = _check_nonnegative("s_tmax", s_tmax)
-        self.s_noise = _check_nonnegative("s_noise", s_noise)
+        self.s_churn = check_real("s_churn", s_churn, low=0.0)
+        self.s_tmin = check_real("s_tmin", s_tmin, low=0.0)
+        self.s_tmax = check_real("s_tmax", s_tmax, low=0.0, finite=False)
+        self.s_noise = check_real("s_noise", s_noise, low=0.0)
         if self.s_tmax < self.s_tmin:
             raise ValueError(f"s_tmax must be >= s_tmin, got {s_tmin} and {s_tmax}")
         if self.s_churn:

@@ -93,6 +93,18 @@ def standard_normal_pvalue(z: torch.Tensor) -> float:
     return float(stats.kstest(z.double().flatten().numpy(), "norm").pvalue)
 
 
+def moment_error(y: torch.Tensor, law) -> tuple[float, float]:
+    """Weak error of samples ``y`` against a Gaussian ``law``: max |mean error| + max
+    |covariance error|, and the largest Monte Carlo standard error of the covariance entries
+    (the error's noise level)."""
+    n = y.shape[0]
+    c = y - y.mean(0)
+    cov = c.T @ c / (n - 1)
+    se = (c.unsqueeze(2) * c.unsqueeze(1)).reshape(n, -1).std(0).max() / n**0.5
+    err = (cov - law.covariance).abs().max() + (y.mean(0) - law.mean).abs().max()
+    return float(err), float(se)
+
+
 def log_log_slope(h, err) -> float:
     """Least-squares slope of log(err) against log(h)."""
     return float(np.polyfit(np.log(np.asarray(h)), np.log(np.asarray(err)), 1)[0])

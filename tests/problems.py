@@ -16,6 +16,7 @@ __all__ = [
     "GeneralNoise",
     "ScalarNoise",
     "gaussian_probability_flow",
+    "gaussian_reverse_sde",
     "probability_flow_order",
 ]
 
@@ -40,6 +41,24 @@ def gaussian_probability_flow(sde, t_min=0.05, n_paths=64, seed=4):
     x_T = target.marginal(sde, rode.t_max).sample(n_paths, generator=gen)
     (a_T, s_T), (a_0, s_0) = scale(rode.t_max), scale(rode.t_min)
     return rode, x_T, a_0 * mu + s_0 * (x_T - a_T * mu) / s_T
+
+
+def gaussian_reverse_sde(n_samples, *, probability_flow=False, seed=2):
+    """The reverse VP SDE (or its probability-flow ODE) of a correlated 2-D Gaussian target
+    with t_min = 0.01, for weak-error tests. Returns ``(rsde, x_T, law)``: ``n_samples`` draws
+    of the exact law at t_max and the exact law at t_min."""
+    import revsde
+    from revsde.targets import Gaussian
+
+    d64 = torch.float64
+    sde = revsde.VPSDE()
+    target = Gaussian(
+        torch.tensor([1.0, -1.0], dtype=d64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=d64)
+    )
+    rsde = sde.reverse(target.score(sde), t_min=0.01, probability_flow=probability_flow)
+    gen = torch.Generator().manual_seed(seed)
+    x_T = target.marginal(sde, rsde.t_max).sample(n_samples, generator=gen)
+    return rsde, x_T, target.marginal(sde, rsde.t_min)
 
 
 def probability_flow_order(sde, method, ns, **options):

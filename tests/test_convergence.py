@@ -7,8 +7,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torchsde
-from conftest import assert_cov, assert_mean, log_log_slope
-from problems import GBM, AdditiveTimeDependent, ScalarNoise, probability_flow_order
+from conftest import assert_cov, assert_mean, log_log_slope, moment_error
+from problems import (
+    GBM,
+    AdditiveTimeDependent,
+    ScalarNoise,
+    gaussian_reverse_sde,
+    probability_flow_order,
+)
 from test_targets import mixture_2d
 
 import revsde
@@ -115,16 +121,7 @@ def test_strong_order_of_euler_on_the_reverse_vp_sde():
 def test_weak_order_of_euler_on_the_reverse_vp_sde():
     """Mean and covariance at t_min against the exact law: the bias falls at order 1, and
     at the finest grid it is still several Monte Carlo standard errors wide."""
-    sde = revsde.VPSDE()
-    target = Gaussian(
-        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-    )
-    rsde = sde.reverse(target.score(sde), t_min=0.01)
-    law = target.marginal(sde, rsde.t_min)
-    n_samples = 400_000
-    x_T = target.marginal(sde, rsde.t_max).sample(
-        n_samples, generator=torch.Generator().manual_seed(2)
-    )
+    rsde, x_T, law = gaussian_reverse_sde(400_000)
     ns, errs, ses = [8, 16, 32, 64], [], []
     for n in ns:
         y = solvers.sdeint(
@@ -135,13 +132,9 @@ def test_weak_order_of_euler_on_the_reverse_vp_sde():
             final_only=True,
             generator=torch.Generator().manual_seed(n),
         )
-        c = y - y.mean(0)
-        cov = c.T @ c / (n_samples - 1)
-        se = (
-            (c.unsqueeze(2) * c.unsqueeze(1)).reshape(n_samples, -1).std(0) / n_samples**0.5
-        ).max()
-        errs.append(float((cov - law.covariance).abs().max() + (y.mean(0) - law.mean).abs().max()))
-        ses.append(float(se))
+        err, se = moment_error(y, law)
+        errs.append(err)
+        ses.append(se)
     slope = log_log_slope([1 / n for n in ns], errs)
     assert abs(slope - 1.0) < BAND, (slope, errs)
     assert errs[-1] > 5 * ses[-1], (errs, ses)

@@ -7,8 +7,8 @@ import math
 
 import pytest
 import torch
-from conftest import log_log_slope
-from problems import probability_flow_order
+from conftest import log_log_slope, moment_error
+from problems import gaussian_reverse_sde, probability_flow_order
 
 import revsde
 import solvers
@@ -169,18 +169,9 @@ def test_weak_order_of_the_stochastic_variants(method, options, order, ns):
     """Mean and covariance at t_min against the exact law of a Gaussian target: the bias
     falls at the declared weak order, and at the finest grid it is still well above the
     Monte Carlo error."""
-    sde = revsde.VPSDE()
-    target = Gaussian(
-        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-    )
     # EDM's churn is a stochastic sampler of the probability-flow ODE
     ode = solvers.resolve(method, **options).ode_only
-    rsde = sde.reverse(target.score(sde), t_min=0.01, probability_flow=ode)
-    law = target.marginal(sde, rsde.t_min)
-    n_samples = 400_000
-    x_T = target.marginal(sde, rsde.t_max).sample(
-        n_samples, generator=torch.Generator().manual_seed(2)
-    )
+    rsde, x_T, law = gaussian_reverse_sde(400_000, probability_flow=ode)
     errs, ses = [], []
     for n in ns:
         with torch.no_grad():
@@ -193,11 +184,9 @@ def test_weak_order_of_the_stochastic_variants(method, options, order, ns):
                 generator=torch.Generator().manual_seed(n),
                 **options,
             )
-        c = y - y.mean(0)
-        cov = c.T @ c / (n_samples - 1)
-        prods = (c.unsqueeze(2) * c.unsqueeze(1)).reshape(n_samples, -1)
-        ses.append(float(prods.std(0).max()) / n_samples**0.5)
-        errs.append(float((cov - law.covariance).abs().max() + (y.mean(0) - law.mean).abs().max()))
+        err, se = moment_error(y, law)
+        errs.append(err)
+        ses.append(se)
     slope = log_log_slope([1 / n for n in ns], errs)
     assert abs(slope - order) < BAND, (slope, errs)
     assert errs[-1] > 3 * ses[-1], (errs, ses)
@@ -209,16 +198,8 @@ def test_3m_sde_converges_weakly_to_the_exact_law():
     far off at 32 steps (its extrapolated differences of noisy data predictions) and within
     Monte Carlo error at 256; its coefficients are checked exactly by
     test_3m_integrates_a_quadratic_data_prediction_exactly."""
-    sde = revsde.VPSDE()
-    target = Gaussian(
-        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-    )
-    rsde = sde.reverse(target.score(sde), t_min=0.01)
-    law = target.marginal(sde, rsde.t_min)
     n_samples = 200_000
-    x_T = target.marginal(sde, rsde.t_max).sample(
-        n_samples, generator=torch.Generator().manual_seed(2)
-    )
+    rsde, x_T, law = gaussian_reverse_sde(n_samples)
     errs = []
     for n in (32, 256):
         with torch.no_grad():
@@ -230,9 +211,7 @@ def test_3m_sde_converges_weakly_to_the_exact_law():
                 final_only=True,
                 generator=torch.Generator().manual_seed(n),
             )
-        c = y - y.mean(0)
-        cov = c.T @ c / (n_samples - 1)
-        errs.append(float((cov - law.covariance).abs().max() + (y.mean(0) - law.mean).abs().max()))
+        errs.append(moment_error(y, law)[0])
     se = 1.0 / n_samples**0.5  # the order of the Monte Carlo error of these moments
     assert errs[1] < 4 * se < errs[0] / 10, errs
 
