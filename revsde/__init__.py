@@ -7,11 +7,11 @@ the SDEs generalize. The docs site (docs/) describes the API.
 
 from solvers import sdeint
 
-from . import conversions, discrete, metrics, predictions, targets, thresholding
+from . import conversions, discrete, metrics, predictions, processes, targets, thresholding
 from .adapter import ScoreAdapter
 from .conversions import ve_to_vp, vp_to_ve
 from .denoise import denoise
-from .processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
+from .processes import EDMSDE, VESDE, VPSDE, CosineVPSDE, DiscreteVPSDE, FlowMatchingSDE, SubVPSDE
 from .reverse import ReverseSDE
 from .sample import sample
 from .sde import DiffusionSDE
@@ -19,10 +19,13 @@ from .sde import DiffusionSDE
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "EDMSDE",
     "VESDE",
     "VPSDE",
     "CosineVPSDE",
     "DiffusionSDE",
+    "DiscreteVPSDE",
+    "FlowMatchingSDE",
     "ReverseSDE",
     "ScoreAdapter",
     "SubVPSDE",
@@ -32,6 +35,7 @@ __all__ = [
     "discrete",
     "metrics",
     "predictions",
+    "processes",
     "sample",
     "sdeint",
     "targets",

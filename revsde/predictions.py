@@ -13,6 +13,14 @@ grad_x log p(x_t | x_0) = -eps / sigma, and the minimisers of the denoising loss
 Inverting the last: eps_hat = (sigma x + alpha v_hat) / (alpha^2 + sigma^2), which is
 sigma x + alpha v_hat for VP processes (alpha^2 + sigma^2 = 1).
 
+A flow-matching network predicts the velocity of the interpolant instead,
+
+    velocity:  u_hat = alpha' x0_hat + sigma' eps_hat     (' = d/dt)
+
+(Lipman et al. 2023; Liu et al. 2023: u = eps - x_0 for alpha = 1 - t, sigma = t), so its
+converters also take the rates (alpha', sigma'); with det = alpha sigma' - sigma alpha',
+eps_hat = (alpha u_hat - alpha' x) / det.
+
 Every function takes ``alpha`` and ``sigma`` already shaped to broadcast against ``x``.
 """
 
@@ -22,7 +30,8 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-Converter = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+#: ``(out, x, alpha, sigma)`` -> tensor; those in ``NEEDS_RATES`` also take ``dalpha, dsigma``
+Converter = Callable[..., Tensor]
 
 
 def score_from_eps(eps: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
@@ -56,9 +65,38 @@ def v_from_score(score: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tens
     return alpha * eps - sigma * x0_from_score(score, x, alpha, sigma)
 
 
+def score_from_velocity(
+    u: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor, dalpha: Tensor, dsigma: Tensor
+) -> Tensor:
+    """s = -eps_hat / sigma, eps_hat = (alpha u_hat - alpha' x) / (alpha sigma' - sigma alpha')."""
+    eps = (alpha * u - dalpha * x) / (alpha * dsigma - sigma * dalpha)
+    return score_from_eps(eps, x, alpha, sigma)
+
+
+def velocity_from_score(
+    score: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor, dalpha: Tensor, dsigma: Tensor
+) -> Tensor:
+    """u_hat = alpha' x0_hat + sigma' eps_hat."""
+    return dalpha * x0_from_score(score, x, alpha, sigma) + dsigma * eps_from_score(
+        score, x, alpha, sigma
+    )
+
+
 def _identity(out: Tensor, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     return out
 
+
+#: predictions whose converters also take the rates (d alpha/dt, d sigma/dt)
+NEEDS_RATES = frozenset({"velocity"})
+
+#: other libraries' names for the same predictions (diffusers' ``prediction_type`` values)
+ALIASES = {
+    "epsilon": "eps",
+    "sample": "x0",
+    "v_prediction": "v",
+    "flow_prediction": "velocity",
+    "flow": "velocity",
+}
 
 #: prediction name -> the score it implies
 TO_SCORE: dict[str, Converter] = {
@@ -66,6 +104,7 @@ TO_SCORE: dict[str, Converter] = {
     "eps": score_from_eps,
     "x0": score_from_x0,
     "v": score_from_v,
+    "velocity": score_from_velocity,
 }
 
 #: prediction name -> that prediction from the score
@@ -74,4 +113,17 @@ FROM_SCORE: dict[str, Converter] = {
     "eps": eps_from_score,
     "x0": x0_from_score,
     "v": v_from_score,
+    "velocity": velocity_from_score,
 }
+
+
+def canonical(prediction: str) -> str:
+    """The revsde name of a prediction given in revsde's or diffusers' words; an unknown
+    name is an error that lists the valid ones."""
+    name = ALIASES.get(prediction, prediction) if isinstance(prediction, str) else prediction
+    if name not in TO_SCORE:
+        raise ValueError(
+            f"prediction must be one of {sorted(TO_SCORE)} or an alias {sorted(ALIASES)}, "
+            f"got {prediction!r}"
+        )
+    return name

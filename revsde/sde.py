@@ -158,6 +158,16 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
             lo = torch.where(above, lo, mid)
         return (0.5 * (lo + hi)).to(device=value.device, dtype=out_dtype)
 
+    def rates(self, t: TimeLike) -> tuple[Tensor, Tensor]:
+        """(d alpha/dt, d sigma/dt): the velocity of x_t = alpha x_0 + sigma eps is
+        d alpha/dt x_0 + d sigma/dt eps. From the coefficients, d alpha/dt = f alpha and
+        d sigma/dt = (g^2 + 2 f sigma^2) / (2 sigma) (for t > 0)."""
+        return self._rates(self._time(t))
+
+    def _rates(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        f, sigma = self._drift(t), self._sigma(t)
+        return f * self._alpha(t), (self._diffusion(t) ** 2 + 2.0 * f * sigma**2) / (2.0 * sigma)
+
     def snr(self, t: TimeLike) -> Tensor:
         """Signal-to-noise ratio alpha(t)^2 / sigma(t)^2 (Kingma et al. 2021)."""
         t = self._time(t)
@@ -228,9 +238,19 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
     ) -> ReverseSDE:
         """The reverse-time SDE of this process with score ``score(x, t)``, or with
         ``probability_flow=True`` the probability-flow ODE; keyword arguments (``lam``,
-        ``t_min``, ``t_max``, ``event_shape``) go to [`ReverseSDE`][revsde.ReverseSDE]."""
+        ``t_min``, ``t_max``, ``event_shape``, ``denoised_transform``, ``model_kwargs``) go to
+        [`ReverseSDE`][revsde.ReverseSDE]."""
+        import inspect
+
         from .reverse import ReverseSDE  # reverse.py imports this module
 
+        accepted = list(inspect.signature(ReverseSDE.__init__).parameters)[4:]
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            raise TypeError(
+                f"reverse() got unexpected keyword argument(s) {unknown}; it takes {accepted}. "
+                "Inputs for the model (class labels, conditioning) go in model_kwargs={...}"
+            )
         return ReverseSDE(self, score, probability_flow=probability_flow, **kwargs)
 
     def prior_log_prob(self, x: Tensor) -> Tensor:

@@ -27,6 +27,13 @@ def time_from_input(sde, time_input, time):
     return inverse[time_input](time)
 
 
+def _d_dt(fn, t):
+    with torch.enable_grad():
+        t = t.detach().requires_grad_(True)
+        (d,) = torch.autograd.grad((fn(t) + 0.0 * t).sum(), t)  # + 0 t: constant alpha
+    return d
+
+
 def make_model(sde, score, prediction, time_input):
     """A 'network' that predicts ``prediction`` exactly, built from the exact score."""
 
@@ -37,6 +44,9 @@ def make_model(sde, score, prediction, time_input):
         sc = score(x, t)
         eps = -s * sc
         x0 = (x - s * eps) / a
+        if prediction == "velocity":  # d/dt of alpha x0 + sigma eps, rates by autograd
+            da, ds = (_d_dt(fn, t)[:, None] for fn in (sde.alpha, sde.sigma))
+            return da * x0 + ds * eps
         return {"score": sc, "eps": eps, "x0": x0, "v": a * eps - s * x0}[prediction]
 
     return model
@@ -128,7 +138,7 @@ def test_conv_net_through_the_reverse_sde_flattened_and_not():
 def test_bad_adapter_input():
     sde = revsde.VPSDE()
     with pytest.raises(
-        ValueError, match=r"prediction must be one of \['eps', 'score', 'v', 'x0'\]"
+        ValueError, match=r"prediction must be one of \['eps', 'score', 'v', 'velocity', 'x0'\]"
     ):
         revsde.ScoreAdapter(lambda x, t: x, sde, prediction="noise")
     with pytest.raises(

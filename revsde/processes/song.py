@@ -16,8 +16,8 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, check_parameter
-from .sde import DiffusionSDE
+from .._checks import TimeLike, check_parameter
+from ..sde import DiffusionSDE
 
 
 class VESDE(DiffusionSDE):
