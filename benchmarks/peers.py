@@ -32,8 +32,18 @@ def required() -> bool:
 
 
 def k_diffusion_sampling() -> types.ModuleType:
-    if "k_diffusion.sampling" in sys.modules:
-        return sys.modules["k_diffusion.sampling"]
+    """k-diffusion's samplers (``k_diffusion.sampling``)."""
+    return _k_diffusion("sampling")
+
+
+def k_diffusion_external() -> types.ModuleType:
+    """k-diffusion's model wrappers (``k_diffusion.external``: ``DiscreteEpsDDPMDenoiser``...)."""
+    return _k_diffusion("external")
+
+
+def _k_diffusion(module: str) -> types.ModuleType:
+    if f"k_diffusion.{module}" in sys.modules:
+        return sys.modules[f"k_diffusion.{module}"]
     spec = importlib.util.find_spec("k_diffusion")
     if spec is None or spec.submodule_search_locations is None:
         raise _missing("k-diffusion")
@@ -54,7 +64,7 @@ def k_diffusion_sampling() -> types.ModuleType:
         }
     sys.modules.update(stubs)
     try:
-        return importlib.import_module("k_diffusion.sampling")
+        return importlib.import_module(f"k_diffusion.{module}")
     finally:
         for name in stubs:  # other libraries must not see the stub
             sys.modules.pop(name, None)

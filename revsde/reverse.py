@@ -115,6 +115,9 @@ class ReverseSDE(torch.nn.Module):
             of every score evaluation before the score is formed again from it, e.g.
             ``revsde.thresholding.clip()`` or ``revsde.thresholding.dynamic()`` (Saharia et al.
             2022) for image models; ``None`` (the default) leaves the score as it is.
+        model_kwargs: keyword inputs passed to every call ``score(x, t, **model_kwargs)``
+            (class labels, text embeddings for a ``ScoreAdapter``); tensors are per-sample
+            when their leading dimension is the batch.
 
     The state is ``(batch, *shape)``; ``f`` and ``g`` return that shape and the state's dtype
     (times and coefficients are float32, or float64 for a float64 state; the score is cast to
@@ -137,6 +140,7 @@ class ReverseSDE(torch.nn.Module):
         t_max: float | None = None,
         event_shape: tuple[int, ...] | torch.Size | None = None,
         denoised_transform: DenoisedTransform | None = None,
+        model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(sde, DiffusionSDE):
@@ -166,6 +170,9 @@ class ReverseSDE(torch.nn.Module):
                 f"{type(denoised_transform).__name__}"
             )
         self.denoised_transform = denoised_transform
+        if model_kwargs is not None and not isinstance(model_kwargs, dict):
+            raise TypeError(f"model_kwargs must be a dict, got {type(model_kwargs).__name__}")
+        self.model_kwargs = dict(model_kwargs or {})
         # per-solve memos, in a plain object: nn.Module.__setattr__ costs ~7 µs a call
         self._memo = _Memo()
         if self.t_min >= self.t_max:
@@ -335,7 +342,7 @@ class ReverseSDE(torch.nn.Module):
     def _score_at(self, t: Tensor, y: Tensor) -> Tensor:
         """The score at forward time ``t`` (already checked), in the shape and dtype of y."""
         x = self._to_event(y)
-        out = self.score_fn(x, t)
+        out = self.score_fn(x, t, **self.model_kwargs) if self.model_kwargs else self.score_fn(x, t)
         if not isinstance(out, Tensor) or out.shape != x.shape:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(f"score returned {shape}, expected the state's shape {tuple(x.shape)}")

@@ -37,6 +37,7 @@ def sample(
     progress: bool = False,
     callback: Callable[[StepInfo], bool | None] | None = None,
     denoised_transform: DenoisedTransform | None = None,
+    model_kwargs: dict[str, Any] | None = None,
     grad: bool = False,
     compile: bool | dict[str, Any] = False,
     **options: Any,
@@ -63,6 +64,8 @@ def sample(
         callback: called after each step with a ``solvers.StepInfo`` (step index, times,
             state, the data prediction x0_hat); returning ``True`` stops the solve.
         denoised_transform: e.g. ``revsde.thresholding.dynamic()``; see ``ReverseSDE``.
+        model_kwargs: keyword inputs for every model call (class labels, text embeddings),
+            per-sample tensors with the batch as leading dimension; see ``ReverseSDE``.
         grad: build the autograd graph (off by default: sampling runs under
             ``torch.no_grad()``, so memory does not grow with the number of steps).
         compile: ``True`` (or a dict of ``torch.compile`` arguments) compiles the score
@@ -81,7 +84,12 @@ def sample(
         steps = DEFAULT_STEPS
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-    solver = resolve(method, **options)
+    try:
+        solver = resolve(method, **options)
+    except TypeError as exc:
+        raise TypeError(
+            f"{exc}. Inputs for the model (class labels, conditioning) go in model_kwargs={{...}}"
+        ) from None
     generators = _generators(generator, shape[0], device)
     if compile:
         score = torch.compile(score, **(compile if isinstance(compile, dict) else {}))
@@ -91,6 +99,7 @@ def sample(
         t_min=t_min,
         event_shape=tuple(shape[1:]),
         denoised_transform=denoised_transform,
+        model_kwargs=model_kwargs,
     )
     if spacing is None:
         spacing = default_spacing(solver)
