@@ -173,7 +173,7 @@ def run_study(
     for method, n, tol in jobs:
         solver = resolve(method)
         problem = rode if solver.ode_only else rsde
-        grid = spacing or default_spacing(solver)
+        grid = spacing or default_spacing(solver, process)
         start = time.perf_counter()
         if tol is None:
             ts, options = problem.times(n, spacing=grid, dtype=torch_dtype, device=device), {}

@@ -102,7 +102,7 @@ def sample(
         model_kwargs=model_kwargs,
     )
     if spacing is None:
-        spacing = default_spacing(solver)
+        spacing = default_spacing(solver, sde)
     with torch.set_grad_enabled(grad):
         x_T = _prior(sde, tuple(shape), generators, dtype, device)
         ts = rsde.times(
@@ -121,9 +121,14 @@ def sample(
         return rsde.data_prediction(rsde.s_max, x) if denoise else x
 
 
-def default_spacing(solver: Solver) -> str:
-    """The grid a method runs on unless told: the one it declares it measured best on, else
-    quadratic for ODE methods and uniform for SDE methods (the solvers guide's tables)."""
+def default_spacing(solver: Solver, sde: DiffusionSDE | None = None) -> str:
+    """The grid a method runs on unless told: the process's own where it has one (EDM's time
+    is its noise level, so grids in t are poor there: it asks for Karras's), else the one the
+    method declares it measured best on, else quadratic for ODE methods and uniform for SDE
+    methods (the solvers guide's tables)."""
+    own = getattr(sde, "default_spacing", None)
+    if own is not None:
+        return own
     return solver.preferred_spacing or (DEFAULT_SPACING if solver.ode_only else "uniform")
 
 

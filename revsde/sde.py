@@ -62,6 +62,8 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
     default_t_min: float = 1e-3
     #: where reverse-time integration starts by default
     default_t_max: float = 1.0
+    #: the grid ``revsde.sample`` uses unless told (``None``: the method's preference)
+    default_spacing: str | None = None
 
     def __init__(self, *, validate_args: bool = True) -> None:
         super().__init__()

