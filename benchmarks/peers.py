@@ -44,12 +44,15 @@ def k_diffusion_external() -> types.ModuleType:
 def _k_diffusion(module: str) -> types.ModuleType:
     if f"k_diffusion.{module}" in sys.modules:
         return sys.modules[f"k_diffusion.{module}"]
-    spec = importlib.util.find_spec("k_diffusion")
-    if spec is None or spec.submodule_search_locations is None:
-        raise _missing("k-diffusion")
-    package = types.ModuleType("k_diffusion")
-    package.__path__ = list(spec.submodule_search_locations)
-    sys.modules.setdefault("k_diffusion", package)
+    if "k_diffusion" not in sys.modules:
+        spec = importlib.util.find_spec("k_diffusion")
+        if spec is None or spec.submodule_search_locations is None:
+            raise _missing("k-diffusion")
+        # the package without its __init__ (which imports the training stack)
+        package = types.ModuleType("k_diffusion")
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec
+        sys.modules["k_diffusion"] = package
     stubs = {}
     if importlib.util.find_spec("torchvision") is None:
         functional = types.ModuleType("torchvision.transforms.functional")

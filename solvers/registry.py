@@ -100,4 +100,10 @@ def _constructor_options(cls: type[Solver]) -> list[str] | None:
 
 
 def _own_keywords(keywords: Sequence[str]) -> str:
-    return f"; the caller's own keywords are {list(keywords)}" if keywords else ""
+    if not keywords:
+        return ""
+    return (
+        f"; the caller's own keywords are {list(keywords)}. Keyword inputs of a model "
+        "(class labels, conditioning) belong to the SDE object, not to the solver (revsde: "
+        "model_kwargs= on sde.reverse or revsde.sample)"
+    )

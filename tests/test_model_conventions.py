@@ -74,6 +74,9 @@ def test_unknown_keywords_point_at_model_kwargs():
         revsde.sample(sde, lambda x, t: -x, (2, 2), steps=2, class_labels=torch.zeros(2))
     with pytest.raises(TypeError, match=r"class_labels.*model_kwargs="):
         sde.reverse(lambda x, t: -x, class_labels=torch.zeros(2))
+    rsde = sde.reverse(lambda x, t: -x)
+    with pytest.raises(TypeError, match=r"class_labels.*belong to the SDE object"):
+        revsde.sdeint(rsde, torch.zeros(2, 2), rsde.times(3), class_labels=torch.zeros(2))
 
 
 def test_max_batch_size_slices_per_sample_inputs_with_the_state():
