@@ -29,7 +29,12 @@ Each solver class declares what the loop checks before it starts:
   ``sdeint(adaptive=True)`` controls; the controller's exponent, 1/(q + 1) for a local error
   of order q + 1; ``None`` otherwise;
 - ``preferred_spacing``: the name of the time grid the method measured best on, for callers
-  that build grids (revsde's ``ReverseSDE.times``), or ``None``.
+  that build grids (revsde's ``ReverseSDE.times``), or ``None``;
+- ``nonlinear_reason``: ``None`` when a step is an affine map of the state and the noise
+  whenever the drift is affine in the state and g depends on time only (every method built
+  from linear combinations of evaluations); otherwise why not (a step size that depends on
+  the state, as the Langevin corrector's). Callers that propagate Gaussian laws exactly
+  through steps (revsde's exact mode) rely on it.
 
 Optional parts of the SDE protocol that the loop uses where an SDE provides them (revsde's
 reverse SDEs do): ``is_ode = True`` declares g = 0 (ODE-only methods refuse anything else);
@@ -135,6 +140,7 @@ class Solver:
     ode_only: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
     preferred_spacing: ClassVar[str | None] = None
+    nonlinear_reason: ClassVar[str | None] = None
     error_exponent: ClassVar[float | None] = None
 
     @property

@@ -146,6 +146,15 @@ class PredictorCorrector(Solver):
         return self.predictor.n_extra_normals + self.n_corrector_steps
 
     @property
+    def nonlinear_reason(self) -> str | None:
+        if not self.n_corrector_steps:
+            return self.predictor.nonlinear_reason
+        return (
+            "the Langevin corrector's step size 2 (snr |z| / |score|)^2 depends on the state "
+            "and the noise, so a step is not an affine map of them"
+        )
+
+    @property
     def nfe(self) -> int:
         return self.predictor.nfe + self.n_corrector_steps
 
