@@ -11,7 +11,15 @@ from pathlib import Path
 
 from solvers import SOLVERS
 
-from .compare import DEFAULT_STEPS, SDES, TARGETS, Study, run_study
+from .compare import (
+    DEFAULT_STEPS,
+    EXACT_ONLY,
+    GAUSSIAN_TARGETS,
+    SDES,
+    TARGETS,
+    Study,
+    run_study,
+)
 from .reverse import SPACINGS, parse_spacing
 
 
@@ -111,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the adaptive methods (bosh3, dopri5, ggf) with adaptive=True at these "
         "comma-separated rtol (= atol); alone: 1e-1,1e-2,1e-3,1e-4",
     )
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="Gaussian targets: the exact output law of each method (no samples, no noise "
+        "floor), its exact W2 and KL to the true law; methods without one are listed",
+    )
     p.add_argument("--samples", type=_positive, default=4000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -127,19 +141,28 @@ def _fmt(x: float | None) -> str:
 
 
 def print_table(study: Study) -> None:
-    print(
-        f"{study.target} via the {study.sde} reverse SDE, {study.samples} samples, error at t_min"
-    )
-    print(
-        f"{'method':>18} {'grid':>10} {'steps':>6} {'NFE':>6} {'sliced W2':>10} "
-        f"{'moment W2':>10} {'seconds':>8}"
-    )
+    if study.exact:
+        print(f"{study.target} via the {study.sde} reverse SDE, exact laws, error at t_min")
+        header = f"{'exact W2':>10} {'KL':>10}"
+    else:
+        print(
+            f"{study.target} via the {study.sde} reverse SDE, {study.samples} samples, "
+            "error at t_min"
+        )
+        header = f"{'sliced W2':>10} {'moment W2':>10}"
+    print(f"{'method':>18} {'grid':>10} {'steps':>6} {'NFE':>6} {header} {'seconds':>8}")
     for r in study.runs:
-        errors = f"{r.sliced_w2:10.4f} {r.moment_w2:10.4f}"
+        second = r.kl if study.exact else r.moment_w2
+        errors = f"{study.error(r):10.4g} {second:10.4g}"
         print(f"{r.method:>18} {r.spacing:>10} {r.steps:6d} {r.nfe:6d} {errors} {r.seconds:8.2f}")
-    floors = study.noise_floor_sliced_w2, study.noise_floor_moment_w2
-    print(f"noise floor: sliced W2 {floors[0]:.4f}, moment W2 {floors[1]:.4f}")
-    print("slope of log(sliced W2) vs log(NFE), over points above twice the floor:")
+    if study.exact:
+        for method, reason in study.not_exact.items():
+            print(f"no exact law for {method}: {reason}")
+        print("slope of log(exact W2) vs log(NFE):")
+    else:
+        floors = study.noise_floor_sliced_w2, study.noise_floor_moment_w2
+        print(f"noise floor: sliced W2 {floors[0]:.4f}, moment W2 {floors[1]:.4f}")
+        print("slope of log(sliced W2) vs log(NFE), over points above twice the floor:")
     for method, slope in study.slopes.items():
         print(f"{method:>18} {_fmt(slope)}")
 
@@ -150,10 +173,11 @@ def write_outputs(study: Study, out: Path) -> list[Path]:
     paths[0].write_text(json.dumps(study.to_dict(), indent=2))
     with paths[1].open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["method", "spacing", "steps", "nfe", "sliced_w2", "moment_w2", "seconds"])
+        second = "exact_w2" if study.exact else "moment_w2"
+        writer.writerow(["method", "spacing", "steps", "nfe", "sliced_w2", second, "kl", "seconds"])
         for r in study.runs:
             writer.writerow(
-                [r.method, r.spacing, r.steps, r.nfe, r.sliced_w2, r.moment_w2, r.seconds]
+                [r.method, r.spacing, r.steps, r.nfe, r.sliced_w2, r.moment_w2, r.kl, r.seconds]
             )
     plot(study, paths[2])
     return paths
@@ -164,7 +188,7 @@ def identical_curves(study: Study) -> list[list[str]]:
     bit-identical form one group."""
     groups: dict[tuple, list[str]] = {}
     for method in study.slopes:
-        key = tuple((r.nfe, r.sliced_w2, r.moment_w2) for r in study.runs if r.method == method)
+        key = tuple((r.nfe, study.error(r), r.moment_w2) for r in study.runs if r.method == method)
         groups.setdefault(key, []).append(method)
     return list(groups.values())
 
@@ -180,13 +204,20 @@ def plot(study: Study, path: Path) -> None:
         rows = [r for r in study.runs if r.method == methods[0]]
         # bit-identical methods (euler and milstein on additive noise) share one curve
         label = " = ".join(methods)
-        ax.loglog([r.nfe for r in rows], [r.sliced_w2 for r in rows], marker="o", label=label)
-    ax.axhline(
-        study.noise_floor_sliced_w2, color="gray", linestyle="--", label="Monte Carlo noise floor"
-    )
+        ax.loglog([r.nfe for r in rows], [study.error(r) for r in rows], marker="o", label=label)
     ax.set_xlabel("score evaluations (NFE)")
-    ax.set_ylabel("sliced W2 to the exact law at t_min")
-    ax.set_title(f"{study.target}, {study.sde} SDE, {study.samples} samples")
+    if study.exact:
+        ax.set_ylabel("exact W2 to the true law at t_min")
+        ax.set_title(f"{study.target}, {study.sde} SDE, exact laws (no Monte Carlo)")
+    else:
+        ax.axhline(
+            study.noise_floor_sliced_w2,
+            color="gray",
+            linestyle="--",
+            label="Monte Carlo noise floor",
+        )
+        ax.set_ylabel("sliced W2 to the exact law at t_min")
+        ax.set_title(f"{study.target}, {study.sde} SDE, {study.samples} samples")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -224,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check_device(parser, args.device)
     _check_out(parser, args.out)
+    if args.exact and args.target not in GAUSSIAN_TARGETS:
+        parser.error(
+            f"--exact needs a Gaussian target {list(GAUSSIAN_TARGETS)}, got {args.target!r} "
+            "(a mixture's sampler output has no closed-form law)"
+        )
+    if args.target in EXACT_ONLY and not args.exact:
+        parser.error(f"--target {args.target} is for --exact only")
     study = run_study(
         sde=args.sde,
         target=args.target,
@@ -236,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.no_progress,
         adaptive_rtols=args.adaptive,
         spacing=args.spacing,
+        exact=args.exact,
     )
     print_table(study)
     for path in write_outputs(study, args.out):

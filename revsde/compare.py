@@ -6,6 +6,10 @@ at every step count. The error is measured at t_min against the exact law of x_{
 ``marginal``): the sliced 2-Wasserstein distance to an equally large exact sample, and the
 Gaussian W2 of the sample's first two moments. The same two numbers computed for a second
 exact sample of that size are the Monte Carlo noise floor: errors below it are not resolved.
+
+With ``exact=True`` (Gaussian targets) no sample is drawn: each method's output law at t_min
+is computed exactly (``revsde.exact``) and the error is its exact W2 (and KL) to the true law,
+with no floor; methods whose step is not affine are listed with the reason.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 
 from solvers import SOLVERS, resolve, sdeint
 
+from .exact import exact_solve, exact_support
 from .metrics import moment_w2, sliced_w2
 from .processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
 from .reverse import parse_spacing
@@ -51,7 +56,22 @@ def gaussian_64() -> Gaussian:
     )
 
 
-TARGETS = {"mixture2d": mixture_2d, "gaussian2d": gaussian_2d, "gaussian64": gaussian_64}
+def gaussian_3072() -> Gaussian:
+    """d = 3072 (a 3x32x32 image's size) with a power-law spectrum like natural images':
+    variances k^-1, k = 1..3072 (from 1 down to 3e-4), mean zero, in the standard basis.
+    For ``exact=True`` only: a Monte Carlo study in this dimension is out of reach here."""
+    variances = 1.0 / torch.arange(1, 3073, dtype=torch.float64)
+    return Gaussian(torch.zeros(3072, dtype=torch.float64), torch.diag(variances))
+
+
+TARGETS = {
+    "mixture2d": mixture_2d,
+    "gaussian2d": gaussian_2d,
+    "gaussian64": gaussian_64,
+    "gaussian3072": gaussian_3072,
+}
+GAUSSIAN_TARGETS = ("gaussian2d", "gaussian64", "gaussian3072")
+EXACT_ONLY = ("gaussian3072",)
 DEFAULT_STEPS = (10, 20, 50, 100, 200, 500)
 
 
@@ -64,6 +84,7 @@ class Run:
     moment_w2: float
     seconds: float
     spacing: str = "uniform"
+    kl: float | None = None
 
 
 @dataclass
@@ -78,6 +99,13 @@ class Study:
     noise_floor_moment_w2: float
     runs: list[Run] = field(default_factory=list)
     slopes: dict[str, float | None] = field(default_factory=dict)
+    exact: bool = False
+    #: methods without an exact law (exact mode), with the reason
+    not_exact: dict[str, str] = field(default_factory=dict)
+
+    def error(self, run: Run) -> float:
+        """The run's headline error: the exact W2 in exact mode, else the sliced W2."""
+        return run.moment_w2 if self.exact else run.sliced_w2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,17 +139,28 @@ def run_study(
     progress: bool = False,
     spacing: str | None = None,
     adaptive_rtols: tuple[float, ...] = (),
+    exact: bool = False,
 ) -> Study:
     """Run every method at every step count; see the module docstring for the metrics.
 
     ``adaptive_rtols``: also run each method with an embedded error estimate (``bosh3``,
     ``dopri5``, ``ggf``) with ``adaptive=True`` at each of these rtol (= atol), recorded as
     method ``"<name> (adaptive)"`` with its accepted steps and every evaluation, so that it lands
-    on the same error-against-evaluations plot."""
+    on the same error-against-evaluations plot.
+
+    ``exact``: for Gaussian targets, the exact output laws instead of samples (``samples``,
+    ``device`` and ``dtype`` are then unused: the propagation runs in float64 on the CPU)."""
     if sde not in SDES:
         raise ValueError(f"sde must be one of {sorted(SDES)}, got {sde!r}")
     if target not in TARGETS:
         raise ValueError(f"target must be one of {sorted(TARGETS)}, got {target!r}")
+    if exact and target not in GAUSSIAN_TARGETS:
+        raise ValueError(
+            f"exact=True needs a Gaussian target {list(GAUSSIAN_TARGETS)}, got {target!r}: a "
+            "mixture's sampler output has no closed-form law"
+        )
+    if not exact and target in EXACT_ONLY:
+        raise ValueError(f"target {target!r} is for exact=True (--exact) only")
     methods = default_methods() if methods is None else list(methods)
     unknown = sorted(set(methods) - set(SOLVERS))
     if unknown:
@@ -137,6 +176,10 @@ def run_study(
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
 
     process, law0 = SDES[sde](), TARGETS[target]()
+    if exact:
+        return _exact_study(
+            process, law0, sde, target, methods, steps, seed, spacing, adaptive_rtols, progress
+        )
     score = law0.score(process)
     rsde, rode = process.reverse(score), process.reverse(score, probability_flow=True)
     law = law0.marginal(process, rsde.t_min)
@@ -210,4 +253,39 @@ def run_study(
         study.slopes[method] = fit_slope(
             [r.nfe for r in rows], [r.sliced_w2 for r in rows], study.noise_floor_sliced_w2
         )
+    return study
+
+
+def _exact_study(
+    process, law0, sde, target, methods, steps, seed, spacing, adaptive_rtols, progress
+) -> Study:
+    """``run_study(exact=True)``: every method from the true law at t_max, as in the Monte
+    Carlo study, with its exact output law at t_min."""
+    study = Study(sde, target, 0, seed, "float64", "cpu", 0.0, 0.0, exact=True)
+    for method in methods:
+        reason = exact_support(method)
+        if reason is not None:
+            study.not_exact[method] = reason
+    for method in methods:
+        if SOLVERS[method].error_exponent is not None and adaptive_rtols:
+            study.not_exact[f"{method} (adaptive)"] = (
+                "adaptive step sizes depend on the error norm of the whole batch, so the output "
+                "is not an affine map of the start and the noise"
+            )
+    jobs = [(m, n) for m in methods if m not in study.not_exact for n in steps]
+    if progress:
+        from tqdm.auto import tqdm
+
+        jobs = tqdm(jobs, desc="compare --exact", unit="run")
+    for method, n in jobs:
+        grid = spacing or default_spacing(resolve(method), process)
+        start = time.perf_counter()
+        ex = exact_solve(process, law0, method, n, spacing=grid, start="exact")
+        seconds = time.perf_counter() - start
+        # ex.nfe counts the final denoising evaluation, which the comparison at t_min does not
+        run = Run(method, ex.steps, ex.nfe - 1, math.nan, ex.w2, seconds, grid, ex.kl)
+        study.runs.append(run)
+    for method in dict.fromkeys(r.method for r in study.runs):
+        rows = [r for r in study.runs if r.method == method]
+        study.slopes[method] = fit_slope([r.nfe for r in rows], [r.moment_w2 for r in rows], 0.0)
     return study

@@ -43,6 +43,8 @@ def test_compare_writes_its_files_and_the_error_falls_with_steps(tmp_path, capsy
         (["compare", "--samples", "1"], ">= 2"),
         (["compare", "--adaptive", "0.1,2"], "every rtol must lie in (0, 1)"),
         (["compare", "--spacing", "powr"], "spacing must be one of"),
+        (["compare", "--exact"], "--exact needs a Gaussian target"),
+        (["compare", "--target", "gaussian3072"], "is for --exact only"),
         ([], "command"),
     ],
 )
@@ -113,3 +115,20 @@ def test_adaptive_runs_join_the_study_with_every_evaluation(tmp_path):
     # a tighter tolerance costs more evaluations (3 per step plus the first, FSAL)
     assert runs[0]["nfe"] < runs[1]["nfe"] and runs[1]["nfe"] >= 3 * runs[1]["steps"]
     assert not any("euler (adaptive)" == r["method"] for r in study["runs"])
+
+
+def test_compare_exact_has_no_floor_and_lists_the_methods_without_a_law(tmp_path, capsys):
+    argv = ["compare", "--exact", "--target", "gaussian2d", "--steps", "16,64,256"]
+    argv += ["--methods", "euler,heun,pc", "--adaptive", "0.01"]
+    assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "exact laws" in out and "noise floor" not in out
+    assert "no exact law for pc: the Langevin corrector" in out
+    assert "no exact law for heun (adaptive)" not in out  # heun has no error estimate
+    study = json.loads((tmp_path / "compare.json").read_text())
+    assert study["exact"] and sorted(study["not_exact"]) == ["pc"]
+    heun = [r for r in study["runs"] if r["method"] == "heun"]
+    w2 = [r["moment_w2"] for r in heun]
+    # heun's exact error falls at its order 2 (no floor to stop it): 4x steps, ~16x less
+    assert w2[0] > 8 * w2[1] > 64 * w2[2] > 0
+    assert study["slopes"]["heun"] == pytest.approx(-2.0, abs=0.3)
