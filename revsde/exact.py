@@ -33,6 +33,7 @@ N(m_T, P_T) has, at time t,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -203,7 +204,7 @@ def exact_solve(
     t_min: float | None = None,
     start: str | tuple[Tensor, Tensor] = "prior",
     probability_flow: bool | None = None,
-    **options,
+    **options: Any,
 ) -> ExactSolve:
     """The exact law of ``steps`` steps of ``method`` on the reverse SDE of ``sde`` (on the
     probability-flow ODE for ODE-only methods, as ``revsde.sample`` runs it) for Gaussian data
@@ -286,6 +287,6 @@ def exact_solve(
     )
 
 
-def exact_support(method: str | type[Solver] | Solver, **options) -> str | None:
+def exact_support(method: str | type[Solver] | Solver, **options: Any) -> str | None:
     """``None`` if ``exact_solve`` supports ``method``, else the reason it does not."""
     return resolve(method, **options).nonlinear_reason
