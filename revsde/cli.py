@@ -18,6 +18,8 @@ from .compare import (
     SDES,
     TARGETS,
     Study,
+    best_per_budget,
+    fewest_evaluations,
     run_study,
 )
 from .reverse import SPACINGS, parse_spacing
@@ -126,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
         "floor), its exact W2 and KL to the true law; methods without one are listed",
     )
     p.add_argument("--samples", type=_positive, default=4000)
+    p.add_argument(
+        "--seeds",
+        type=_positive,
+        default=1,
+        help="repeat the Monte Carlo study with this many seeds; errors get 95%% confidence "
+        "intervals (table and plot)",
+    )
+    p.add_argument(
+        "--target-error",
+        type=float,
+        default=None,
+        help="mark, per method, the fewest evaluations that reach this error (plot and table)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
@@ -154,7 +169,12 @@ def print_table(study: Study) -> None:
     for r in study.runs:
         second = r.kl if study.exact else r.moment_w2
         errors = f"{study.error(r):10.4g} {second:10.4g}"
-        print(f"{r.method:>18} {r.spacing:>10} {r.steps:6d} {r.nfe:6d} {errors} {r.seconds:8.2f}")
+        ci = f"  ±{r.sliced_w2_ci:.2g} ±{r.moment_w2_ci:.2g}" if r.sliced_w2_ci is not None else ""
+        print(
+            f"{r.method:>18} {r.spacing:>10} {r.steps:6d} {r.nfe:6d} {errors} {r.seconds:8.2f}{ci}"
+        )
+    if study.seeds > 1:
+        print(f"mean over {study.seeds} seeds, ± the 95% confidence half-widths")
     if study.exact:
         for method, reason in study.not_exact.items():
             print(f"no exact law for {method}: {reason}")
@@ -167,7 +187,20 @@ def print_table(study: Study) -> None:
         print(f"{method:>18} {_fmt(slope)}")
 
 
-def write_outputs(study: Study, out: Path) -> list[Path]:
+def print_budgets(study: Study, budgets: tuple[int, ...], target_error: float | None) -> None:
+    """Which method wins within each evaluation budget, and (with ``target_error``) the
+    fewest evaluations each method needs to reach that error."""
+    print("most accurate within each budget of evaluations:")
+    for b, (method, err) in best_per_budget(study, budgets).items():
+        print(f"{'<= ' + str(b):>10} NFE: {method} ({err:.3g})")
+    if target_error is not None:
+        print(f"fewest evaluations to reach error {target_error:g}:")
+        reach = fewest_evaluations(study, target_error)
+        for method, nfe in sorted(reach.items(), key=lambda kv: (kv[1] is None, kv[1] or 0)):
+            print(f"{method:>18} {'not reached' if nfe is None else nfe}")
+
+
+def write_outputs(study: Study, out: Path, target_error: float | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "compare.json", out / "compare.csv", out / "compare.png"]
     paths[0].write_text(json.dumps(study.to_dict(), indent=2))
@@ -179,7 +212,7 @@ def write_outputs(study: Study, out: Path) -> list[Path]:
             writer.writerow(
                 [r.method, r.spacing, r.steps, r.nfe, r.sliced_w2, r.moment_w2, r.kl, r.seconds]
             )
-    plot(study, paths[2])
+    plot(study, paths[2], target_error)
     return paths
 
 
@@ -193,7 +226,7 @@ def identical_curves(study: Study) -> list[list[str]]:
     return list(groups.values())
 
 
-def plot(study: Study, path: Path) -> None:
+def plot(study: Study, path: Path, target_error: float | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -204,7 +237,19 @@ def plot(study: Study, path: Path) -> None:
         rows = [r for r in study.runs if r.method == methods[0]]
         # bit-identical methods (euler and milstein on additive noise) share one curve
         label = " = ".join(methods)
-        ax.loglog([r.nfe for r in rows], [study.error(r) for r in rows], marker="o", label=label)
+        nfe, err = [r.nfe for r in rows], [study.error(r) for r in rows]
+        (line,) = ax.loglog(nfe, err, marker="o", label=label)
+        if rows[0].sliced_w2_ci is not None and not study.exact:
+            ci = [r.sliced_w2_ci for r in rows]
+            low = [max(e - c, e * 1e-3) for e, c in zip(err, ci, strict=True)]
+            high = [e + c for e, c in zip(err, ci, strict=True)]
+            ax.fill_between(nfe, low, high, color=line.get_color(), alpha=0.2)
+        reached = fewest_evaluations(study, target_error).get(methods[0]) if target_error else None
+        if reached is not None:
+            hit = next(r for r in rows if r.nfe == reached)
+            ax.plot([reached], [study.error(hit)], marker="*", ms=14, color=line.get_color())
+    if target_error is not None:
+        ax.axhline(target_error, color="black", linewidth=0.8, label=f"target {target_error:g}")
     ax.set_xlabel("score evaluations (NFE)")
     if study.exact:
         ax.set_ylabel("exact W2 to the true law at t_min")
@@ -275,9 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         adaptive_rtols=args.adaptive,
         spacing=args.spacing,
         exact=args.exact,
+        seeds=args.seeds,
     )
     print_table(study)
-    for path in write_outputs(study, args.out):
+    print_budgets(study, tuple(args.steps), args.target_error)
+    for path in write_outputs(study, args.out, args.target_error):
         print(f"wrote {path}")
     return 0
 

@@ -85,6 +85,9 @@ class Run:
     seconds: float
     spacing: str = "uniform"
     kl: float | None = None
+    #: 95 % confidence half-widths over repeated seeds (``seeds > 1``)
+    sliced_w2_ci: float | None = None
+    moment_w2_ci: float | None = None
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Study:
     runs: list[Run] = field(default_factory=list)
     slopes: dict[str, float | None] = field(default_factory=dict)
     exact: bool = False
+    seeds: int = 1
     #: methods without an exact law (exact mode), with the reason
     not_exact: dict[str, str] = field(default_factory=dict)
 
@@ -140,6 +144,7 @@ def run_study(
     spacing: str | None = None,
     adaptive_rtols: tuple[float, ...] = (),
     exact: bool = False,
+    seeds: int = 1,
 ) -> Study:
     """Run every method at every step count; see the module docstring for the metrics.
 
@@ -147,6 +152,10 @@ def run_study(
     ``dopri5``, ``ggf``) with ``adaptive=True`` at each of these rtol (= atol), recorded as
     method ``"<name> (adaptive)"`` with its accepted steps and every evaluation, so that it lands
     on the same error-against-evaluations plot.
+
+    ``seeds``: repeat the Monte Carlo study with seeds ``seed + 1000 j``, j < seeds (fresh
+    start draws, references and noise; common to all methods within each repetition) and
+    report each error's mean with its 95 % confidence half-width.
 
     ``exact``: for Gaussian targets, the exact output laws instead of samples (``samples``,
     ``device`` and ``dtype`` are then unused: the propagation runs in float64 on the CPU)."""
@@ -171,6 +180,8 @@ def run_study(
         parse_spacing(spacing)  # a clear error before any work
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
     if any(not (isinstance(r, float) and 0 < r < 1) for r in adaptive_rtols):
         raise ValueError(f"adaptive_rtols must be floats in (0, 1), got {list(adaptive_rtols)}")
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
@@ -180,6 +191,66 @@ def run_study(
         return _exact_study(
             process, law0, sde, target, methods, steps, seed, spacing, adaptive_rtols, progress
         )
+    study = Study(sde, target, samples, seed, dtype, str(device), 0.0, 0.0, seeds=seeds)
+    passes = [
+        _monte_carlo_pass(
+            process,
+            law0,
+            methods,
+            steps,
+            samples,
+            seed + 1000 * j,
+            device,
+            torch_dtype,
+            spacing,
+            adaptive_rtols,
+            progress,
+        )
+        for j in range(seeds)
+    ]
+    floors = [(p[1], p[2]) for p in passes]
+    study.noise_floor_sliced_w2 = float(np.mean([f[0] for f in floors]))
+    study.noise_floor_moment_w2 = float(np.mean([f[1] for f in floors]))
+    for rows in zip(*(p[0] for p in passes), strict=True):
+        run = rows[0]
+        if seeds > 1:
+            sliced = [r.sliced_w2 for r in rows]
+            moment = [r.moment_w2 for r in rows]
+            run.sliced_w2, run.sliced_w2_ci = float(np.mean(sliced)), _half_width(sliced)
+            run.moment_w2, run.moment_w2_ci = float(np.mean(moment)), _half_width(moment)
+            run.seconds = float(np.mean([r.seconds for r in rows]))
+        study.runs.append(run)
+    for method in dict.fromkeys(r.method for r in study.runs):
+        rows = [r for r in study.runs if r.method == method]
+        study.slopes[method] = fit_slope(
+            [r.nfe for r in rows], [r.sliced_w2 for r in rows], study.noise_floor_sliced_w2
+        )
+    return study
+
+
+def _half_width(values: list[float]) -> float:
+    """Half-width of the 95 % Student-t confidence interval of the mean of ``values``."""
+    from scipy import stats
+
+    n = len(values)
+    return float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
+
+
+def _monte_carlo_pass(
+    process,
+    law0,
+    methods,
+    steps,
+    samples,
+    seed,
+    device,
+    torch_dtype,
+    spacing,
+    adaptive_rtols,
+    progress,
+) -> tuple[list[Run], float, float]:
+    """One Monte Carlo study at one seed: its runs and its two noise floors."""
+
     score = law0.score(process)
     rsde, rode = process.reverse(score), process.reverse(score, probability_flow=True)
     law = law0.marginal(process, rsde.t_min)
@@ -192,16 +263,7 @@ def run_study(
     x_T = x_T.to(device=device, dtype=torch_dtype)
     reference = law.sample(samples, generator=torch.Generator().manual_seed(seed + 1))
     second = law.sample(samples, generator=torch.Generator().manual_seed(seed + 2))
-    study = Study(
-        sde,
-        target,
-        samples,
-        seed,
-        dtype,
-        str(device),
-        noise_floor_sliced_w2=sliced_w2(second, reference, seed=seed),
-        noise_floor_moment_w2=moment_w2(second, law.mean, law.covariance),
-    )
+    runs: list[Run] = []
     jobs = [(m, n, None) for m in methods for n in steps]
     jobs += [
         (m, None, tol)
@@ -237,7 +299,7 @@ def run_study(
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         y = y.detach().double().cpu()
-        study.runs.append(
+        runs.append(
             Run(
                 method if tol is None else f"{method} (adaptive)",
                 stats.steps,
@@ -248,12 +310,11 @@ def run_study(
                 grid,
             )
         )
-    for method in dict.fromkeys(r.method for r in study.runs):
-        rows = [r for r in study.runs if r.method == method]
-        study.slopes[method] = fit_slope(
-            [r.nfe for r in rows], [r.sliced_w2 for r in rows], study.noise_floor_sliced_w2
-        )
-    return study
+    return (
+        runs,
+        sliced_w2(second, reference, seed=seed),
+        moment_w2(second, law.mean, law.covariance),
+    )
 
 
 def _exact_study(
@@ -289,3 +350,27 @@ def _exact_study(
         rows = [r for r in study.runs if r.method == method]
         study.slopes[method] = fit_slope([r.nfe for r in rows], [r.moment_w2 for r in rows], 0.0)
     return study
+
+
+def fewest_evaluations(study: Study, error: float) -> dict[str, int | None]:
+    """For each method, the fewest evaluations among its runs whose error is at most
+    ``error`` (``None`` where no run reaches it)."""
+    out: dict[str, int | None] = {}
+    for r in study.runs:
+        best = out.get(r.method)
+        if study.error(r) <= error and (best is None or r.nfe < best):
+            out[r.method] = r.nfe
+        else:
+            out.setdefault(r.method, None)
+    return out
+
+
+def best_per_budget(study: Study, budgets: tuple[int, ...]) -> dict[int, tuple[str, float]]:
+    """For each evaluation budget, the method with the smallest error among runs within it."""
+    out: dict[int, tuple[str, float]] = {}
+    for b in budgets:
+        fits = [r for r in study.runs if r.nfe <= b]
+        if fits:
+            best = min(fits, key=study.error)
+            out[b] = (best.method, study.error(best))
+    return out

@@ -132,3 +132,45 @@ def test_compare_exact_has_no_floor_and_lists_the_methods_without_a_law(tmp_path
     # heun's exact error falls at its order 2 (no floor to stop it): 4x steps, ~16x less
     assert w2[0] > 8 * w2[1] > 64 * w2[2] > 0
     assert study["slopes"]["heun"] == pytest.approx(-2.0, abs=0.3)
+
+
+def test_repeated_seeds_give_confidence_intervals_and_budgets_name_the_winners(tmp_path, capsys):
+    argv = ["compare", "--samples", "1000", "--steps", "4,16", "--methods", "euler,heun"]
+    argv += ["--seeds", "3", "--target-error", "0.3"]
+    assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "mean over 3 seeds" in out
+    study = json.loads((tmp_path / "compare.json").read_text())
+    assert study["seeds"] == 3
+    for r in study["runs"]:
+        assert r["sliced_w2_ci"] > 0 and r["moment_w2_ci"] > 0
+    # the mean and the Student-t half-width over the three single-seed studies
+    from scipy import stats
+
+    from revsde.compare import run_study
+
+    singles = [
+        run_study(methods=["euler"], steps=(4,), samples=1000, seed=1000 * j).runs[0].sliced_w2
+        for j in range(3)
+    ]
+    first = study["runs"][0]
+    assert first["sliced_w2"] == pytest.approx(sum(singles) / 3, rel=1e-12)
+    half = stats.t.ppf(0.975, 2) * stats.tstd(singles) / math.sqrt(3)
+    assert first["sliced_w2_ci"] == pytest.approx(half, rel=1e-9)
+    assert "most accurate within each budget of evaluations:" in out
+    assert "fewest evaluations to reach error 0.3:" in out
+
+
+def test_budget_and_target_summaries():
+    from revsde.compare import Run, Study, best_per_budget, fewest_evaluations
+
+    study = Study("vp", "gaussian2d", 10, 0, "float64", "cpu", 0.01, 0.01)
+    study.runs = [
+        Run("a", 10, 10, 0.5, 0.5, 0.0),
+        Run("a", 20, 20, 0.2, 0.2, 0.0),
+        Run("b", 5, 10, 0.3, 0.3, 0.0),
+        Run("b", 10, 20, 0.25, 0.25, 0.0),
+    ]
+    assert fewest_evaluations(study, 0.26) == {"a": 20, "b": 20}
+    assert fewest_evaluations(study, 0.1) == {"a": None, "b": None}
+    assert best_per_budget(study, (10, 20)) == {10: ("b", 0.3), 20: ("a", 0.2)}
