@@ -1,20 +1,36 @@
 """revsde: score-based diffusion models as numerical SDEs.
 
-Forward processes (VE, VP, sub-VP, cosine) with exact coefficients, their reverse-time SDEs and
-probability-flow ODEs, a score-network adapter, closed-form targets, and the discrete chains
-the SDEs generalize. The docs site (docs/) describes the API.
+Forward processes (VE, VP, sub-VP, cosine, DDPM tables, EDM, flow matching) with exact
+coefficients, their reverse-time SDEs and probability-flow ODEs, a score-network adapter,
+closed-form targets, exact output laws on Gaussians, likelihoods, the training loss, and the
+discrete chains the SDEs generalize. The docs site (docs/) describes the API.
 """
 
 from solvers import sdeint
 
-from . import conversions, discrete, metrics, predictions, processes, targets, thresholding
+from . import (
+    conversions,
+    denoisers,
+    discrete,
+    exact,
+    guidance,
+    likelihood,
+    metrics,
+    predictions,
+    processes,
+    targets,
+    thresholding,
+    training,
+)
 from .adapter import ScoreAdapter
 from .conversions import ve_to_vp, vp_to_ve
 from .denoise import denoise
+from .likelihood import bits_per_dim, log_likelihood
 from .processes import EDMSDE, VESDE, VPSDE, CosineVPSDE, DiscreteVPSDE, FlowMatchingSDE, SubVPSDE
 from .reverse import ReverseSDE
 from .sample import sample
 from .sde import DiffusionSDE
+from .training import dsm_loss
 
 __version__ = "0.1.0.dev0"
 
@@ -30,9 +46,16 @@ __all__ = [
     "ScoreAdapter",
     "SubVPSDE",
     "__version__",
+    "bits_per_dim",
     "conversions",
     "denoise",
+    "denoisers",
     "discrete",
+    "dsm_loss",
+    "exact",
+    "guidance",
+    "likelihood",
+    "log_likelihood",
     "metrics",
     "predictions",
     "processes",
@@ -40,6 +63,7 @@ __all__ = [
     "sdeint",
     "targets",
     "thresholding",
+    "training",
     "ve_to_vp",
     "vp_to_ve",
 ]
