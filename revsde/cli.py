@@ -379,33 +379,30 @@ def main(argv: list[str] | None = None) -> int:
             spacing=args.spacing,
             progress=not args.no_progress,
         )
-        print_table(study)
+    else:
+        study = run_study(
+            sde=args.sde,
+            target=args.target,
+            methods=args.methods,
+            steps=args.steps,
+            samples=args.samples,
+            seed=args.seed,
+            device=args.device,
+            dtype=args.dtype,
+            progress=not args.no_progress,
+            adaptive_rtols=args.adaptive,
+            spacing=args.spacing,
+            exact=args.exact,
+            seeds=args.seeds,
+        )
+    print_table(study)
+    if study.checkpoint:
         print(
             "('vs fine': sliced W2 against a fine solve of the same model, dopri5 at 1e-6 for "
             "ODE methods from the same draws, 2000 Euler-Maruyama steps for SDE methods; "
             "'to data': sliced W2 of the denoised samples to held-out data, the error used "
             "below)"
         )
-        print_budgets(study, tuple(args.steps), args.target_error)
-        for path in write_outputs(study, args.out, args.target_error):
-            print(f"wrote {path}")
-        return 0
-    study = run_study(
-        sde=args.sde,
-        target=args.target,
-        methods=args.methods,
-        steps=args.steps,
-        samples=args.samples,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-        progress=not args.no_progress,
-        adaptive_rtols=args.adaptive,
-        spacing=args.spacing,
-        exact=args.exact,
-        seeds=args.seeds,
-    )
-    print_table(study)
     print_budgets(study, tuple(args.steps), args.target_error)
     for path in write_outputs(study, args.out, args.target_error):
         print(f"wrote {path}")

@@ -422,22 +422,12 @@ def run_checkpoint_study(
             final_only=True,
         )
         fine = rsde.times(2000)
-        ref_sde = sdeint(
-            rsde,
-            x_T,
-            fine,
-            method="euler",
-            final_only=True,
-            generator=torch.Generator().manual_seed(seed + 1),
-        )
-        second = sdeint(
-            rsde,
-            x_T,
-            fine,
-            method="euler",
-            final_only=True,
-            generator=torch.Generator().manual_seed(seed + 2),
-        )
+
+        def fine_sde(noise_seed: int) -> torch.Tensor:
+            gen = torch.Generator().manual_seed(noise_seed)
+            return sdeint(rsde, x_T, fine, method="euler", final_only=True, generator=gen)
+
+        ref_sde, second = fine_sde(seed + 1), fine_sde(seed + 2)
     n = min(samples, test.shape[0])
     held_out = test[:n].double()
     study = Study(

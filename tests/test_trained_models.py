@@ -54,41 +54,54 @@ def table_grid(sde, timesteps):
     return sde.time_of_index(torch.tensor([float(k) for k in timesteps], dtype=D64))
 
 
-@pytest.mark.parametrize("conditional", [False, True], ids=["uncond", "class-cond"])
-def test_ancestral_sampler_reproduces_diffusers_ddpm_scheduler(diffusers, conditional):
-    unet = tiny_unet(diffusers, num_classes=10 if conditional else None)
-    kwargs = {"class_labels": torch.tensor([3, 7])} if conditional else {}
-    sched = diffusers.DDPMScheduler(num_train_timesteps=N_TRAIN, clip_sample=False)
-    sched.set_timesteps(20)
+def parity(unet, sched, kwargs, seed, method, step_options, probability_flow=False, **options):
+    """diffusers' scheduler loop and revsde's solve of the same table from the same start and
+    noise: (theirs, ours). Both draw x_T first, then one normal per step, from one seed; the
+    scheduler's last step (index 0 to the clean data) is Tweedie's x0_hat, revsde's final
+    ``data_prediction``."""
     sched.alphas_cumprod = sched.alphas_cumprod.double()
     sde = revsde.DiscreteVPSDE.from_scheduler(sched)
-
-    gen = torch.Generator().manual_seed(5)
+    gen = torch.Generator().manual_seed(seed)
     x = torch.randn(2, 2, 8, 8, generator=gen, dtype=D64)
     x_T = x.clone()
     with torch.no_grad():
         for k in sched.timesteps:
             eps = unet(x, k, **kwargs).sample
-            x = sched.step(eps, k, x, generator=gen).prev_sample
+            x = sched.step(eps, k, x, generator=gen, **step_options).prev_sample
 
     score = revsde.ScoreAdapter(unet, sde, prediction="epsilon", time_input="index")
     times = table_grid(sde, sched.timesteps.tolist())
-    rsde = sde.reverse(score, t_max=float(times[0]), t_min=float(times[-1]), model_kwargs=kwargs)
-    ours_gen = torch.Generator().manual_seed(5)
+    rsde = sde.reverse(
+        score,
+        probability_flow=probability_flow,
+        t_max=float(times[0]),
+        t_min=float(times[-1]),
+        model_kwargs=kwargs,
+    )
+    ours_gen = torch.Generator().manual_seed(seed)
     torch.randn(2, 2, 8, 8, generator=ours_gen, dtype=D64)  # the draw of x_T
     with torch.no_grad():
         y = solvers.sdeint(
             rsde,
             x_T,
             rsde.times(spacing=times, dtype=D64),
-            method="ancestral",
-            variance="posterior",  # diffusers' fixed_small
+            method=method,
             generator=ours_gen,
             final_only=True,
+            **options,
         )
-        # diffusers' last step (index 0 to the clean data) is Tweedie's x0_hat exactly
-        y = rsde.data_prediction(rsde.s_max, y)
-    torch.testing.assert_close(y, x, rtol=1e-9, atol=1e-9)
+        return x, rsde.data_prediction(rsde.s_max, y)
+
+
+@pytest.mark.parametrize("conditional", [False, True], ids=["uncond", "class-cond"])
+def test_ancestral_sampler_reproduces_diffusers_ddpm_scheduler(diffusers, conditional):
+    unet = tiny_unet(diffusers, num_classes=10 if conditional else None)
+    kwargs = {"class_labels": torch.tensor([3, 7])} if conditional else {}
+    sched = diffusers.DDPMScheduler(num_train_timesteps=N_TRAIN, clip_sample=False)
+    sched.set_timesteps(20)
+    # diffusers' fixed_small variance is the posterior's
+    theirs, ours = parity(unet, sched, kwargs, 5, "ancestral", {}, variance="posterior")
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("eta", [0.0, 0.5])
@@ -98,40 +111,10 @@ def test_ddim_reproduces_diffusers_ddim_scheduler_on_a_unet(diffusers, condition
     kwargs = {"class_labels": torch.tensor([1, 9])} if conditional else {}
     sched = diffusers.DDIMScheduler(num_train_timesteps=N_TRAIN, clip_sample=False)
     sched.set_timesteps(10)
-    sched.alphas_cumprod = sched.alphas_cumprod.double()
-    sde = revsde.DiscreteVPSDE.from_scheduler(sched)
-
-    gen = torch.Generator().manual_seed(2)
-    x = torch.randn(2, 2, 8, 8, generator=gen, dtype=D64)
-    x_T = x.clone()
-    with torch.no_grad():
-        for k in sched.timesteps:
-            eps = unet(x, k, **kwargs).sample
-            x = sched.step(eps, k, x, eta=eta, generator=gen).prev_sample
-
-    score = revsde.ScoreAdapter(unet, sde, prediction="epsilon", time_input="index")
-    times = table_grid(sde, sched.timesteps.tolist())
-    rsde = sde.reverse(
-        score,
-        probability_flow=eta == 0.0,
-        t_max=float(times[0]),
-        t_min=float(times[-1]),
-        model_kwargs=kwargs,
+    theirs, ours = parity(
+        unet, sched, kwargs, 2, "ddim", {"eta": eta}, probability_flow=eta == 0.0, eta=eta
     )
-    ours_gen = torch.Generator().manual_seed(2)
-    torch.randn(2, 2, 8, 8, generator=ours_gen, dtype=D64)
-    with torch.no_grad():
-        y = solvers.sdeint(
-            rsde,
-            x_T,
-            rsde.times(spacing=times, dtype=D64),
-            method="ddim",
-            eta=eta,
-            generator=ours_gen,
-            final_only=True,
-        )
-        y = rsde.data_prediction(rsde.s_max, y)  # DDIM's last step to alpha = 1
-    torch.testing.assert_close(y, x, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
 
 
 def test_k_diffusion_ddpm_denoiser_gives_revsdes_score(diffusers, k_external):
