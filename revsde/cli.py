@@ -158,6 +158,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    d = sub.add_parser(
+        "sample",
+        help="draw N samples of a model, across processes under torchrun",
+        description=(
+            "Draw N samples of a trained model with revsde.sample, in chunks of --batch-size "
+            "written to OUT (chunk-*.pt, manifest.json) and merged into OUT/samples.pt; under "
+            "`torchrun --nproc_per_node=K -m revsde sample ...` the chunks are shared among "
+            "the K processes (gloo on CPU, NCCL with one GPU per rank) and the result is "
+            "bitwise the one-process result. A rerun resumes: finished chunks are kept."
+        ),
+    )
+    source = d.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a `revsde train` checkpoint")
+    source.add_argument(
+        "--model",
+        help="an import path module:callable; the callable returns (sde, score) or "
+        "(sde, score, event_shape)",
+    )
+    d.add_argument("--samples", type=_positive, required=True, help="number of samples")
+    d.add_argument("--shape", type=_int_list, default=None, help="event shape, e.g. 3,32,32")
+    d.add_argument("--method", default="unipc", help=f"one of {sorted(SOLVERS)}")
+    d.add_argument("--steps", type=_positive, default=None)
+    d.add_argument("--spacing", type=_spacing, default=None)
+    d.add_argument("--batch-size", type=_positive, default=256, help="samples per chunk")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", type=Path, default=Path("samples-out"))
+    d.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     t = sub.add_parser(
         "train",
         help="train a small score network on a real data set, sample it, report its likelihood",
@@ -353,11 +381,69 @@ def train_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     return 0
 
 
+def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """(sde, score, event_shape) of ``--checkpoint`` or ``--model module:callable``."""
+    if args.checkpoint is not None:
+        from .checkpoint import load_checkpoint
+
+        if not args.checkpoint.is_file():
+            parser.error(f"--checkpoint {str(args.checkpoint)!r} is not a file")
+        score, sde, _ = load_checkpoint(args.checkpoint)
+        return sde, score, (score.model.config["dim"],)
+    import importlib
+
+    module, _, name = args.model.partition(":")
+    if not module or not name:
+        parser.error(f"--model must be an import path module:callable, got {args.model!r}")
+    try:
+        made = getattr(importlib.import_module(module), name)()
+    except (ImportError, AttributeError) as exc:
+        parser.error(f"--model {args.model!r} cannot be loaded: {exc}")
+    if not isinstance(made, tuple) or len(made) not in (2, 3):
+        parser.error(f"--model {args.model!r} must return (sde, score) or (sde, score, shape)")
+    shape = tuple(args.shape) if args.shape else (tuple(made[2]) if len(made) == 3 else None)
+    if shape is None:
+        parser.error("--shape is needed: the model does not give its event shape")
+    return made[0], made[1], shape
+
+
+def sample_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .distributed import init, sample_job
+
+    if args.method not in SOLVERS:
+        parser.error(f"--method {args.method!r}: valid methods are {sorted(SOLVERS)}")
+    sde, score, shape = _load_model(parser, args)
+    if args.shape and args.checkpoint is not None and tuple(args.shape) != shape:
+        parser.error(f"--shape {tuple(args.shape)} differs from the checkpoint's {shape}")
+    rank, world = init()
+    samples = sample_job(
+        sde,
+        score,
+        args.samples,
+        shape,
+        args.out,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        method=args.method,
+        steps=args.steps,
+        spacing=args.spacing,
+        progress=not args.no_progress,
+    )
+    if rank == 0:
+        import torch
+
+        torch.save(samples, args.out / "samples.pt")
+        print(f"wrote {args.out / 'samples.pt'}: {tuple(samples.shape)} from {world} process(es)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
         return train_main(parser, args)
+    if args.command == "sample":
+        return sample_main(parser, args)
     _check_device(parser, args.device)
     _check_out(parser, args.out)
     if args.exact and args.target not in GAUSSIAN_TARGETS:
