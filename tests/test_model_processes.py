@@ -228,3 +228,32 @@ def test_every_method_samples_the_model_processes(kind, method):
     )
     err, _ = moment_error(y, target)
     assert err < 0.3, f"{method} on {kind}: moment error {err:.3g}"
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@CUDA
+@pytest.mark.parametrize("kind", sorted(NEW_PROCESSES))
+def test_model_processes_sample_train_and_score_on_cuda(kind):
+    """Device follows the inputs: sampling, the loss and the likelihood on CUDA tensors."""
+    sde = NEW_PROCESSES[kind]()
+    target = Gaussian(MU.cuda(), COV.cuda())
+    y = revsde.sample(
+        sde,
+        target.score(sde),
+        (512, 2),
+        steps=20,
+        device="cuda",
+        dtype=D64,
+        generator=torch.Generator("cuda").manual_seed(0),
+    )
+    assert y.device.type == "cuda" and bool(torch.isfinite(y).all())
+    assert moment_error(y.cpu(), Gaussian(MU, COV))[0] < 0.5
+    net = revsde.nets.ScoreMLP(2).cuda().double()
+    loss = revsde.dsm_loss(net, sde, y, t_min=1e-3 * sde.T)
+    loss.backward()
+    assert loss.device.type == "cuda" and torch.isfinite(loss)
+    if kind != "edm":
+        log_p = revsde.log_likelihood(sde, target.score(sde), y[:16], method="rk4", steps=10)
+        assert log_p.device.type == "cuda" and bool(torch.isfinite(log_p).all())
