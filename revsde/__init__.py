@@ -9,6 +9,7 @@ discrete chains the SDEs generalize. The docs site (docs/) describes the API.
 from solvers import sdeint
 
 from . import (
+    checkpoint,
     conversions,
     denoisers,
     discrete,
@@ -16,6 +17,7 @@ from . import (
     guidance,
     likelihood,
     metrics,
+    nets,
     predictions,
     processes,
     targets,
@@ -47,6 +49,7 @@ __all__ = [
     "SubVPSDE",
     "__version__",
     "bits_per_dim",
+    "checkpoint",
     "conversions",
     "denoise",
     "denoisers",
@@ -57,6 +60,7 @@ __all__ = [
     "likelihood",
     "log_likelihood",
     "metrics",
+    "nets",
     "predictions",
     "processes",
     "sample",

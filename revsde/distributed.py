@@ -171,7 +171,8 @@ def sample_job(
     sample i from the generator seeded by ``sample_seed(seed, i)``. Returns the ``(n,
     *event_shape)`` samples on rank 0 (``None`` elsewhere) and leaves the chunks and the
     manifest in ``out``."""
-    if device is None and torch.cuda.is_available() and dist.is_initialized():
+    if device is None and dist.is_initialized() and dist.get_backend() == "nccl":
+        # NCCL ranks own a GPU each (init() selected it); under gloo the work stays on the CPU
         device = torch.device("cuda", torch.cuda.current_device())
 
     def compute(start: int, stop: int) -> Tensor:
