@@ -49,14 +49,16 @@ def sample_seed(seed: int, index: int) -> int:
 def init(backend: str | None = None, timeout_s: float = 600.0) -> tuple[int, int]:
     """Join the process group described by torchrun's environment (``RANK``,
     ``WORLD_SIZE``, ``MASTER_ADDR``...) if it is not joined yet; returns ``(rank, world)``,
-    ``(0, 1)`` outside a distributed launch. ``backend`` defaults to NCCL when CUDA is
-    available (and then selects GPU ``LOCAL_RANK``), gloo otherwise."""
+    ``(0, 1)`` outside a distributed launch. ``backend`` defaults to NCCL when the node has a
+    GPU for each of its processes (and then selects GPU ``LOCAL_RANK``), gloo otherwise."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     if "WORLD_SIZE" not in os.environ:
         return 0, 1
     if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        # NCCL when every process on this node has a GPU of its own, gloo otherwise
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        backend = "nccl" if torch.cuda.device_count() >= local > 0 else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
@@ -94,8 +96,7 @@ def run_chunks(
     manifest = {**manifest, "n": n, "batch_size": batch_size, "versions": _versions()}
     if rank == 0:
         _claim(out, manifest)
-    if world > 1:
-        dist.barrier()
+    _barrier(rank, world)
     if rank != 0:
         _claim(out, manifest)
     mine = [j for j in range(math.ceil(n / batch_size)) if j % world == rank]
@@ -111,9 +112,21 @@ def run_chunks(
         tmp = _chunk_path(out, j).with_suffix(f".tmp{rank}")
         torch.save(result, tmp)
         tmp.replace(_chunk_path(out, j))
-    if world > 1:
-        dist.barrier()
+    _barrier(rank, world)
     return merge(out) if rank == 0 else None
+
+
+def _barrier(rank: int, world: int) -> None:
+    """Wait for every rank; a rank that died makes the others fail with that said."""
+    if world == 1:
+        return
+    try:
+        dist.barrier()
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"rank {rank}: another rank of this job failed or stopped (its own error is "
+            f"reported by the launcher); the finished chunks are kept for a resumed run: {exc}"
+        ) from exc
 
 
 def _claim(out: Path, manifest: dict[str, Any]) -> None:

@@ -94,7 +94,9 @@ def test_a_resumed_job_recomputes_only_the_missing_chunk(tmp_path):
 
 
 def test_a_failing_rank_fails_the_run_with_its_message(tmp_path):
-    with pytest.raises(Exception, match="rank 1 fails on purpose"):
+    """Whichever rank the launcher reports first: the failing one with its own error, or the
+    one left waiting, which says that another rank failed (seen on a 16-core machine)."""
+    with pytest.raises(Exception, match=r"rank 1 fails on purpose|another rank of this job"):
         run_world(2, tmp_path, "euler", fail_rank=1)
 
 
