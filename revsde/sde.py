@@ -148,6 +148,10 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
         lo = torch.zeros_like(v)
         hi = torch.full_like(v, self.T)
         lo_v, hi_v = fn(lo), fn(hi)
+        # values a rounding away from the ends (a float32 level at t_max) are the ends
+        slack = 1e-5 * torch.maximum(hi_v.abs().nan_to_num(0.0, 0.0, 0.0), torch.ones_like(v))
+        v = torch.where((v > hi_v) & (v <= hi_v + slack), hi_v, v)
+        v = torch.where((v < lo_v) & (v >= lo_v - slack), lo_v, v)
         if bool(((v < lo_v) | (v > hi_v) | ~torch.isfinite(v)).any()):
             raise ValueError(
                 f"{name} must lie in [{fn_name}(0), {fn_name}(T)] = "

@@ -21,6 +21,8 @@ Each solver class declares what the loop checks before it starts:
 - ``nfe_per_step``: drift (or score) evaluations per step (``nfe_startup`` more on the
   first step of a multistep method that starts with a costlier single-step one);
 - ``needs_levy_area``: it uses ``noise.U``; ``n_extra_normals``: how many extra N(0, I) draws;
+  ``uses_noise``: whether a step reads ``noise`` at all (default: not for ODE-only methods,
+  for which the loop then draws nothing);
 - ``requires_additive``: only for SDEs that declare ``additive_noise = True`` (g independent
   of the state); ``ode_only``: only for g = 0;
 - ``requires``: methods the SDE object must provide beyond f and g (e.g. ``score``);
@@ -146,6 +148,13 @@ class Solver:
     @property
     def n_extra_normals(self) -> int:
         return 0
+
+    @property
+    def uses_noise(self) -> bool:
+        """Whether a step reads its ``noise``: SDE methods and any method with extra normals
+        do; ODE methods do not, and the loop then draws none for them (a method that adds
+        noise of its own, as EDM's churn, says so)."""
+        return not self.ode_only or self.n_extra_normals > 0
 
     @property
     def nfe(self) -> int:

@@ -66,6 +66,11 @@ class EDMHeun(Solver):
         if self.s_churn:
             self.strong_order, self.weak_order = 0.5, 1.0
 
+    @property
+    def uses_noise(self) -> bool:
+        """Churn adds fresh noise; without it the method is deterministic."""
+        return self.s_churn > 0
+
     def __repr__(self) -> str:
         return (
             f"EDMHeun(s_churn={self.s_churn}, s_tmin={self.s_tmin}, s_tmax={self.s_tmax}, "

@@ -18,7 +18,7 @@ from torch import Tensor
 from .adaptive import check_tolerances, solve_adaptive
 from .base import NOISE_TYPES, NonFiniteError, Solver
 from .controller import PIController
-from .noise import BrownianNoise, PerSampleNoise, RandnNoise
+from .noise import BrownianNoise, NoNoise, PerSampleNoise, RandnNoise
 from .registry import resolve
 
 
@@ -531,12 +531,16 @@ def _noise_source(bm, generator, shape, y0: Tensor, solver: Solver):
             raise ValueError("give either bm or per-sample generators, not both")
         return BrownianNoise(bm, shape, y0.shape, generator=generator, **kw)
     if isinstance(generator, Sequence):
+        if not solver.uses_noise and len(generator) == shape[0]:
+            return NoNoise(shape, dtype=y0.dtype, device=y0.device)
         return PerSampleNoise(generator, shape, y0.shape, **kw)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
             "generator must be a torch.Generator or a list of one per sample, got "
             f"{type(generator).__name__}"
         )
+    if not solver.uses_noise:
+        return NoNoise(shape, dtype=y0.dtype, device=y0.device)
     return RandnNoise(shape, y0.shape, generator=generator, **kw)
 
 

@@ -2,6 +2,8 @@
 
 - `RandnNoise`: plain ``torch.randn`` into buffers reused across steps (the default,
   fastest).
+- `NoNoise`: nothing drawn, for methods that read no noise (ODE methods): with per-sample
+  generators on a GPU the draws they would waste cost a kernel launch per sample and step.
 - `PerSampleNoise`: one ``torch.Generator`` per sample, so that sample i's path does not
   depend on the batch it is in.
 - `BrownianNoise`: a torchsde Brownian object (``BrownianInterval``, ``BrownianPath``),
@@ -39,6 +41,17 @@ class _Buffer:
             else torch.empty(self.shape, dtype=self.dtype, device=self.device)
         )
         return buf.normal_(0.0, std, generator=generator)
+
+
+class NoNoise:
+    """For methods that read no noise (``Solver.uses_noise`` is false): nothing is drawn;
+    every step gets the same zero increment, allocated once."""
+
+    def __init__(self, shape, *, dtype, device) -> None:
+        self._zero = torch.zeros(tuple(shape), dtype=dtype, device=device)
+
+    def __call__(self, t0: Tensor, t1: Tensor, h: float) -> Noise:
+        return Noise(h, self._zero)
 
 
 class RandnNoise:

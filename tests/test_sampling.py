@@ -396,3 +396,17 @@ def test_conventions_of_ve_sigma():
     with pytest.raises(ValueError, match="convention must be one of"):
         revsde.VESDE(convention="ncsn")
     assert math.isfinite(float(paper.sigma(0.0)))
+
+
+def test_ode_methods_draw_no_noise_and_churn_does():
+    """The loop draws nothing for methods that read no noise (per-sample generators on a GPU
+    paid a kernel launch per sample and step for it); EDM's churn reads it, so it draws."""
+    sde = revsde.VPSDE()
+    rode = sde.reverse(lambda x, t: -x, probability_flow=True)
+    y0 = torch.randn(4, 2)
+    for method, options, draws in (("unipc", {}, False), ("edm", {"s_churn": 5.0}, True)):
+        gens = [torch.Generator().manual_seed(i) for i in range(4)]
+        before = [g.get_state() for g in gens]
+        solvers.sdeint(rode, y0, rode.times(5), method=method, generator=gens, **options)
+        changed = any(not torch.equal(b, g.get_state()) for b, g in zip(before, gens, strict=True))
+        assert changed == draws, method
