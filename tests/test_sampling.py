@@ -410,3 +410,28 @@ def test_ode_methods_draw_no_noise_and_churn_does():
         solvers.sdeint(rode, y0, rode.times(5), method=method, generator=gens, **options)
         changed = any(not torch.equal(b, g.get_state()) for b, g in zip(before, gens, strict=True))
         assert changed == draws, method
+
+
+@pytest.mark.parametrize("method", sorted(solvers.SOLVERS))
+def test_a_method_that_declares_no_noise_reads_none(method):
+    """Every registered method: where it declares ``uses_noise`` false (the loop then hands
+    it zeros), its result is the one it gives with a real Brownian path, so it reads no noise.
+    A method that read noise while declaring none would differ here."""
+    solver = solvers.resolve(method)
+    if solver.uses_noise:
+        pytest.skip(f"{method} reads its noise")
+    sde = revsde.VPSDE()
+    rsde = sde.reverse(lambda x, t: -x, probability_flow=solver.ode_only)
+    y0 = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ts = rsde.times(6, dtype=torch.float64)
+    bm = torchsde.BrownianInterval(
+        t0=0.0,
+        t1=float(ts[-1]),
+        size=(6, 2),
+        dtype=torch.float64,
+        entropy=1,
+        levy_area_approximation="space-time",
+    )
+    quiet = solvers.sdeint(rsde, y0, ts, method=method, final_only=True)
+    noisy = solvers.sdeint(rsde, y0, ts, method=method, bm=bm, final_only=True)
+    assert torch.equal(quiet, noisy)
