@@ -89,8 +89,9 @@ class _Memo:
     def __init__(self) -> None:
         self.coefficients: tuple | None = None
         self.last_eval: tuple[Tensor, Tensor, Tensor] | None = None
-        # {s: (t, f(t), lam g(t), (1 + lam^2)/2 g(t)^2)} as Python floats for announced times
-        self.table: dict[float, tuple[float, float, float, float]] | None = None
+        # announced times: (their base tensor, offset, stride, rows of (t, f(t), lam g(t),
+        # (1 + lam^2)/2 g(t)^2)), t a 0-d tensor, the rest floats on the CPU, else 0-d tensors
+        self.table: tuple[Tensor, int, int, list[tuple]] | None = None
 
 
 class ReverseSDE(torch.nn.Module):
@@ -128,6 +129,10 @@ class ReverseSDE(torch.nn.Module):
     noise_type: str = "diagonal"
     sde_type: str = "ito"
     additive_noise: bool = True
+
+    # prepare_times keeps CPU coefficients as Python floats (tests turn this off to run the
+    # 0-d tensor rows that other devices use)
+    _float_table = True
 
     def __init__(
         self,
@@ -203,20 +208,27 @@ class ReverseSDE(torch.nn.Module):
 
     def prepare_times(self, s: Tensor) -> None:
         """Called by ``sdeint`` with the next grid times (reverse clock, 1-d) before the steps
-        that start at them: the coefficients of ``_coefficients`` are computed for all of them
-        in one vectorized pass and kept as Python floats, so that a step costs no tensor
-        arithmetic on 0-d times (the per-step overhead on small batches).
+        that start at them; the loop then passes each step's time as a view of ``s``. The
+        coefficients of ``_coefficients`` are computed for all of them in one vectorized pass
+        and looked up by the view's position, so that a step costs no tensor arithmetic on 0-d
+        times and no read of a time back to the host (which would stall a GPU). On the CPU the
+        coefficients are kept as Python floats, the cheapest operands for the update.
 
-        Only for times on the CPU, where reading a time back is free, and with gradients off
-        (the floats carry no graph to a learnable schedule); otherwise a no-op."""
-        if s.device.type != "cpu" or s.dim() != 1 or torch.is_grad_enabled():
-            self._memo.table = None
+        Skipped with gradients on (the table carries no graph to a learnable schedule)."""
+        self._memo.table = None
+        if s.dim() != 1 or torch.is_grad_enabled():
             return
         t = self.t_max - s
         g = self.sde._diffusion(t)
-        columns = (t, self.sde._drift(t), self.lam * g, self._drift_weight * g**2)
-        rows = zip(*(c.expand_as(t).tolist() for c in columns), strict=True)
-        self._memo.table = dict(zip(s.tolist(), rows, strict=True))
+        coefficients = (self.sde._drift(t), self.lam * g, self._drift_weight * g**2)
+        columns = [c.expand_as(t) for c in coefficients]
+        if s.is_cpu and self._float_table:
+            columns = [c.tolist() for c in columns]
+        else:
+            columns = [c.unbind() for c in columns]
+        rows = list(zip(t.unbind(), *columns, strict=True))
+        root = s if s._base is None else s._base
+        self._memo.table = (root, s.storage_offset(), s.stride(0), rows)
 
     # ----- clocks -----
     def forward_time(self, s: TimeLike, like: Tensor | None = None) -> Tensor:
@@ -324,13 +336,10 @@ class ReverseSDE(torch.nn.Module):
             and not torch.compiler.is_compiling()
         ):
             return cached[1]
-        table = self._memo.table
-        if table is not None and key is not None and s.dim() == 0 and s.is_cpu:
-            row = table.get(float(s))
-            if row is not None:
-                t = torch.full((), row[0], dtype=coefficient_dtype(y.dtype), device=y.device)
-                self._memo.coefficients = (key, (t, *row[1:]))
-                return self._memo.coefficients[1]
+        row = self._table_row(s, y) if key is not None else None
+        if row is not None:
+            self._memo.coefficients = (key, row)
+            return row
         t = self.forward_time(s, like=y)
         g_t = per_sample(self.sde._diffusion(t), y)
         # (t, f(t), lam g(t), (1 + lam^2)/2 g(t)^2): each computed once per time
@@ -338,6 +347,18 @@ class ReverseSDE(torch.nn.Module):
         if key is not None:
             self._memo.coefficients = (key, coefs)
         return coefs
+
+    def _table_row(self, s: Tensor, y: Tensor) -> tuple | None:
+        """The ``prepare_times`` row of the 0-d time ``s`` (a view of the announced times),
+        or ``None`` if it has none."""
+        table = self._memo.table
+        if table is None or s.dim() != 0 or s._base is not table[0]:
+            return None
+        if s.dtype != coefficient_dtype(y.dtype) or s.device != y.device:
+            return None
+        i, rest = divmod(s.storage_offset() - table[1], table[2])
+        rows = table[3]
+        return rows[i] if rest == 0 and 0 <= i < len(rows) else None
 
     def _score_at(self, t: Tensor, y: Tensor) -> Tensor:
         """The score at forward time ``t`` (already checked), in the shape and dtype of y."""

@@ -45,8 +45,9 @@ the time range once and may skip its per-call argument checks; ``forward_time(t)
 integration clock to the diffusion's time for messages; ``last_denoised()`` returns the data
 prediction of the last model evaluation, for callbacks; ``prepare_times(ts)`` is called with
 the start and end times of the next (up to 256) steps, as a 1-d tensor in the loop's time
-dtype, before those steps run, so that the SDE can compute their coefficients in one
-vectorized pass (revsde's reverse SDEs keep them as Python floats).
+dtype on the state's device, before those steps run, so that the SDE can compute their
+coefficients in one vectorized pass; the loop then passes each step's times as 0-d views of
+that tensor (revsde's reverse SDEs find their row by the view's position).
 
 Semi-linear solvers (DDIM, DPM-Solver++) see the SDE as dx = [a(t) x + b(t) D(x, t)] dt +
 c(t) dW with its linear part known exactly; they declare in ``requires`` the two methods that

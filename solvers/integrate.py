@@ -18,6 +18,7 @@ from torch import Tensor
 from .adaptive import check_tolerances, solve_adaptive
 from .base import NOISE_TYPES, NonFiniteError, Solver
 from .controller import PIController
+from .finite import FiniteWatch, forward_time, where_non_finite, window_for
 from .noise import BrownianNoise, NoNoise, PerSampleNoise, RandnNoise
 from .registry import resolve
 
@@ -207,14 +208,19 @@ def _grid(times: list[float], counts: list[int]) -> Iterator[tuple[float, float,
             prev = nxt
 
 
-def _announced(grid, prepare, dtype, device, chunk: int = 256):
-    """Passes ``grid`` through, first telling the SDE (``prepare(times)``) the start and end
-    times of each next ``chunk`` steps, so that it can compute their coefficients in one
-    vectorized pass; memory stays bounded by the chunk."""
+def _timed(grid, prepare, dtype, device, chunk: int = 256):
+    """``grid``'s steps with their start and end times as 0-d tensors: views of one tensor per
+    ``chunk`` steps, built by a single copy to the device (a tensor per step would be a fill
+    kernel each, or a blocking copy). Where the SDE has ``prepare_times``, it is told each
+    chunk's tensor first, so that it can compute the chunk's coefficients in one vectorized
+    pass; memory stays bounded by the chunk."""
     while steps := list(itertools.islice(grid, chunk)):
-        ends = [steps[0][0]] + [b for _, b, _ in steps]
-        prepare(torch.tensor(ends, dtype=dtype, device=device))
-        yield from steps
+        ends = torch.tensor([steps[0][0]] + [b for _, b, _ in steps], dtype=dtype, device=device)
+        if prepare is not None:
+            prepare(ends)
+        views = ends.unbind()
+        for i, (a, b, is_out) in enumerate(steps):
+            yield a, b, is_out, views[i], views[i + 1]
 
 
 def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:
@@ -356,8 +362,9 @@ def sdeint(
         callback: called as ``callback(info)`` with a `StepInfo` after each step; if
             it returns ``True`` the solve stops there and returns the states recorded so far
             (with ``final_only``, the current state).
-        check_finite: check the state after every step and stop at the first non-finite one
-            with an error that names the step, its times and what produced the NaN or inf.
+        check_finite: check the state for NaN and inf (once per window of steps, searching
+            a bad window for its first bad step; every step with a ``callback``) and stop with
+            an error that names that step, its times and what produced the NaN or inf.
         **solver_options: passed to the solver's constructor (e.g. ``n_corrector_steps``).
     """
     _torchsde_only(
@@ -433,36 +440,36 @@ def sdeint(
         noise = _noise_source(bm, generator, shape, y0, solver)
         y, state = y0, solver.init(counted, t_start, y0, n_steps)
         outputs = [y0] if not final_only else []
-        grid = _grid(times, counts)
         prepare = getattr(sde, "prepare_times", None)
-        if callable(prepare):
-            grid = _announced(grid, prepare, tdtype, y0.device)
+        grid = _timed(
+            _grid(times, counts), prepare if callable(prepare) else None, tdtype, y0.device
+        )
+        # with a callback, no step may show it a state that has not been checked
+        watch = FiniteWatch(counted, n_steps, 1 if callback is not None else window_for(y0))
         if progress:
             from tqdm.auto import tqdm
 
             grid = tqdm(grid, total=n_steps, desc=method_name, unit="step")
         step, draw = solver.step, noise
-        t0 = t_start
-        for k, (a, b, is_out) in enumerate(grid):
-            t1 = as_t(b)
+        for k, (a, b, is_out, t0, t1) in enumerate(grid):
             y_prev = y
             y, state = step(counted, t0, t1, y, draw(t0, t1, b - a), state)
             if y.dtype != y0.dtype:  # coefficients are float32/64: the update takes y's dtype
                 y = y.to(y0.dtype)
-            if check_finite and not _is_finite(y):
-                raise NonFiniteError(_diagnose(counted, k, n_steps, a, b, t0, y_prev))
+            if check_finite:
+                watch.after_step(k, a, b, t0, y_prev, y)
             if is_out and not final_only:
                 outputs.append(y)
             if callback is not None:
-                info = StepInfo(k, n_steps, a, b, y, _last_denoised(sde), _forward_time(sde, b))
+                info = StepInfo(k, n_steps, a, b, y, _last_denoised(sde), forward_time(sde, b))
                 if callback(info) is True:
                     n_steps = k + 1
                     break
-            t0 = t1
+        watch.flush()
 
     result = y if final_only else torch.stack(outputs)
     if not check_finite and not bool(torch.isfinite(result).all()):
-        raise NonFiniteError(_where_non_finite(result, times, final_only))
+        raise NonFiniteError(where_non_finite(result, times, final_only))
     if return_stats:
         return result, _stats(counted, n_steps, 0)
     return result
@@ -544,72 +551,6 @@ def _noise_source(bm, generator, shape, y0: Tensor, solver: Solver):
     return RandnNoise(shape, y0.shape, generator=generator, **kw)
 
 
-_SUM_DTYPES = (torch.float32, torch.float64)
-
-
-def _is_finite(y: Tensor) -> bool:
-    """One reduction and one host read: a NaN or inf anywhere makes the sum non-finite. A sum
-    that overflows is checked elementwise before it is called non-finite."""
-    if y.requires_grad:
-        y = y.detach()
-    total = y.sum() if y.dtype in _SUM_DTYPES else y.sum(dtype=torch.float32)
-    if math.isfinite(total.item()):
-        return True
-    return bool(torch.isfinite(y).all())
-
-
-def _forward_time(sde: Any, s: float) -> float:
-    mapping = getattr(sde, "forward_time", None)
-    return float(mapping(s)) if callable(mapping) else s
-
-
 def _last_denoised(sde: Any) -> Tensor | None:
     last = getattr(sde, "last_denoised", None)
     return last() if callable(last) else None
-
-
-def _clock(sde: Any, a: float, b: float) -> str:
-    if callable(getattr(sde, "forward_time", None)):
-        return (
-            f"from s = {a:.6g} to s = {b:.6g} in the integration clock "
-            f"(forward time t = {_forward_time(sde, a):.6g} to {_forward_time(sde, b):.6g})"
-        )
-    return f"from t = {a:.6g} to t = {b:.6g}"
-
-
-def _diagnose(sde: _Counted, k: int, n: int, a: float, b: float, t0: Tensor, y0: Tensor) -> str:
-    """Name the step where the state stopped being finite, and what produced it: the drift,
-    the diffusion or the score at the step's start, or else the step's own arithmetic."""
-    where = f"the state became NaN or inf at step {k + 1} of {n}, {_clock(sde._sde, a, b)}"
-    culprits = []
-    with torch.no_grad():
-        parts: list[tuple[str, Callable[[], Tensor]]] = []
-        if callable(getattr(sde._sde, "score", None)):
-            parts.append(("the score", lambda: sde._sde.score(t0, y0)))
-        parts += [
-            ("the drift f", lambda: sde._sde.f(t0, y0)),
-            ("the diffusion g", lambda: sde._sde.g(t0, y0)),
-        ]
-        for name, fn in parts:
-            try:
-                if not bool(torch.isfinite(fn()).all()):
-                    culprits.append(name)
-            except Exception as exc:  # the diagnosis must not hide the original problem
-                culprits.append(f"{name} (raised {type(exc).__name__}: {exc})")
-    if culprits:
-        return f"{where}: {', '.join(culprits)} returned NaN or inf at the step's start state"
-    return (
-        f"{where}: the drift, diffusion and score are finite at the step's start, so the "
-        "update itself overflowed (a stage of the method, or too large a step); try more "
-        "steps or a more stable method"
-    )
-
-
-def _where_non_finite(result: Tensor, times: list[float], final_only: bool) -> str:
-    if final_only:
-        return f"the state became NaN or inf before ts[-1] = {times[-1]}"
-    ok = torch.isfinite(result.reshape(result.shape[0], -1)).all(dim=1).tolist()
-    i = ok.index(False)
-    return (
-        f"the state became NaN or inf between ts[{i - 1}] = {times[i - 1]} and ts[{i}] = {times[i]}"
-    )

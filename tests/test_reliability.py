@@ -142,6 +142,33 @@ def test_a_score_that_turns_nan_halfway_is_named_at_its_step():
     assert len(calls) == 6  # no step ran after the bad one
 
 
+def test_without_a_callback_the_check_is_deferred_but_names_the_same_step():
+    """The loop reads the finite flag back once per window of steps (no host sync per step
+    on a GPU); the error must still name the first bad step and the score, not a later one
+    of the window, nor the end of the solve."""
+    sde, target = revsde.VPSDE(), mixture_2d()
+    exact = target.score(sde)
+
+    def score(x, t):
+        out = exact(x, t)
+        return out * math.nan if float(t.max()) < 0.5 else out
+
+    rsde = sde.reverse(score)
+    ts = rsde.times(40, dtype=D64, spacing="uniform")
+    with pytest.raises(solvers.NonFiniteError) as info:
+        solvers.sdeint(rsde, torch.randn(4, 2, dtype=D64), ts, final_only=True)
+    # steps of 0.0249975 in t from t = 1: the first to start below t = 0.5 is the 22nd
+    assert "at step 22 of 40" in str(info.value) and "the score" in str(info.value)
+
+
+def test_a_finite_state_whose_sum_overflows_is_not_called_non_finite():
+    """The cheap check sums the state; two entries near float32's maximum overflow that sum
+    though both are finite, and the state must then be checked entry by entry."""
+    big = torch.full((2, 2), 3e38)
+    out = solvers.sdeint(OU(theta=0.0, sigma=0.0), big, [0.0, 1.0], dt=0.1, final_only=True)
+    torch.testing.assert_close(out, big)
+
+
 def test_the_cosine_process_refuses_to_start_where_its_drift_diverges():
     sde = revsde.CosineVPSDE()
     with pytest.raises(ValueError, match=r"t_max must be < T = 1.0 for CosineVPSDE"):
@@ -204,11 +231,13 @@ def test_final_only_memory_does_not_grow_with_the_number_of_steps(problem):
     assert large - small < 100_000, (small, large)
 
 
+@pytest.mark.parametrize("floats", [True, False])
 @pytest.mark.parametrize("lam", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("process", ["ve", "vp", "subvp", "cosine"])
-def test_announced_times_give_the_coefficients_computed_per_call(process, lam):
-    """``prepare_times`` tabulates (t, f, lam g, (1 + lam^2)/2 g^2) as floats for the loop's
-    grid; each row must equal what ``_coefficients`` computes on a 0-d tensor."""
+def test_announced_times_give_the_coefficients_computed_per_call(process, lam, floats, monkeypatch):
+    """``prepare_times`` tabulates (t, f, lam g, (1 + lam^2)/2 g^2) for the loop's grid (floats
+    on the CPU, 0-d tensors on other devices), found by the position of a view of the
+    announced times; each row must equal what ``_coefficients`` computes on a 0-d tensor."""
     sde = {
         "ve": revsde.VESDE(),
         "vp": revsde.VPSDE(),
@@ -219,25 +248,42 @@ def test_announced_times_give_the_coefficients_computed_per_call(process, lam):
     y = torch.zeros(3, 2)
     grid = rsde.times(7, spacing="quadratic")
     expected = [[float(c) for c in rsde._coefficients(s, y)] for s in grid]
+    monkeypatch.setattr(revsde.ReverseSDE, "_float_table", floats)
     with torch.no_grad():
         rsde.prepare_times(grid)
-        got = [list(rsde._coefficients(s.clone(), y)) for s in grid]
-    assert all(isinstance(c, float) for row in got for c in row[1:])
+        got = [list(rsde._coefficients(s, y)) for s in grid.unbind()]  # views, as the loop's
+        assert rsde._table_row(grid[2].clone(), y) is None  # a copy is not an announced time
+    kind = float if floats else torch.Tensor  # 0-d tensors are what a GPU's table holds
+    assert all(isinstance(c, kind) for row in got for c in row[1:])
     assert torch.tensor([[float(c) for c in row] for row in got]) == pytest.approx(
         torch.tensor(expected), rel=1e-6, abs=1e-7
     )
 
 
-def test_a_solve_with_and_without_coefficient_tables_agrees():
-    """No grad: the loop announces its times and the reverse SDE reads floats from a table;
-    grad enabled: it computes tensors per call. Same path, same numbers."""
-    rsde = revsde.VPSDE().reverse(lambda x, t: -x)
-    y0, ts = torch.randn(4, 2, dtype=torch.float64), rsde.times(30, dtype=torch.float64)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.mark.parametrize(
+    ("device", "floats"), [("cpu", True), ("cpu", False), pytest.param("cuda", False, marks=CUDA)]
+)
+@pytest.mark.parametrize("method", ["euler", "unipc"])
+def test_a_solve_with_and_without_coefficient_tables_agrees(device, floats, method, monkeypatch):
+    """No grad: the loop announces its times and the reverse SDE reads a table (floats on the
+    CPU, 0-d device tensors elsewhere, run on the CPU too with ``floats`` off); grad enabled:
+    it computes tensors per call. Same path, same numbers; over 300 steps, so that the grid
+    spans two announced chunks."""
+    monkeypatch.setattr(revsde.ReverseSDE, "_float_table", floats)
+    rsde = revsde.VPSDE().reverse(lambda x, t: -x, probability_flow=method == "unipc")
+    y0 = torch.randn(4, 2, dtype=torch.float64, device=device)
+    ts = rsde.times(300, dtype=torch.float64, device=device)
+
+    def solve():
+        gen = torch.Generator(device).manual_seed(1)
+        return solvers.sdeint(rsde, y0, ts, method=method, generator=gen, final_only=True)
+
     with torch.no_grad():
-        fast = solvers.sdeint(
-            rsde, y0, ts, method="euler", generator=torch.Generator().manual_seed(1)
-        )
-    slow = solvers.sdeint(rsde, y0, ts, method="euler", generator=torch.Generator().manual_seed(1))
+        fast = solve()
+    slow = solve()
     assert rsde._memo.table is None  # cleared when the solve ends
     torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)
 
