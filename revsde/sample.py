@@ -113,6 +113,9 @@ def sample(
             x_T,
             ts,
             method=solver,
+            # a one-step grid is what steps=1 asks for: dt says so (no torchsde-convention
+            # warning, which is for a bare two-point ts)
+            dt=float(ts[-1] - ts[0]) if len(ts) == 2 else None,
             final_only=True,
             generator=generators,
             progress=progress,
