@@ -13,6 +13,7 @@ from .dpm_solver import (
     DPMSolverPP,
     DPMSolverPP2S,
     DPMSolverPP3M,
+    DPMSolverPP3S,
     SDEDPMSolverPP,
     SDEDPMSolverPP3M,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "DPMSolverPP",
     "DPMSolverPP2S",
     "DPMSolverPP3M",
+    "DPMSolverPP3S",
     "DormandPrince",
     "EDMHeun",
     "EulerMaruyama",

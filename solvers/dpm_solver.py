@@ -95,6 +95,74 @@ class DPMSolverPP2S(Solver):
         return y1, err, state
 
 
+def _single_step_3s(sde, e, t0, t1, y0, d0, *, with_error: bool = False):
+    """Single-step third-order DPM-Solver++ from y0 with the data prediction d0 at its start
+    (two more evaluations, at a third and two thirds of the step in the integration clock);
+    ``with_error`` also returns its difference from the embedded second-order solution."""
+    a_a, s_a = sde.marginal_coefficients(t0 + (t1 - t0) / 3.0, y0)
+    a_b, s_b = sde.marginal_coefficients(t0 + (t1 - t0) * (2.0 / 3.0), y0)
+    r1 = (torch.log(a_a) - torch.log(s_a) - e.lam0) / e.h
+    r2 = (torch.log(a_b) - torch.log(s_b) - e.lam0) / e.h
+    h_a, h_b = r1 * e.h, r2 * e.h
+    u_a = (s_a / e.sigma0) * y0 - (a_a * torch.expm1(-h_a)) * d0
+    slope_a = (sde.data_prediction(t0 + (t1 - t0) / 3.0, u_a) - d0) / r1  # ~ h D'
+    phi_b = -torch.expm1(-h_b)
+    u_b = (s_b / e.sigma0) * y0 + a_b * (phi_b * d0 + ((h_b - phi_b) / e.h) * slope_a)
+    slope_b = (sde.data_prediction(t0 + (t1 - t0) * (2.0 / 3.0), u_b) - d0) / r2
+    curvature = (slope_b - slope_a) / (r2 - r1)  # ~ h^2 D''/2
+    derivative = slope_a - r1 * curvature  # ~ h D'
+    phi = -torch.expm1(-e.h)  # 1 - e^{-h}
+    w1 = 1.0 - phi / e.h
+    w2 = 1.0 - 2.0 * (e.h - phi) / e.h**2
+    y1 = (e.sigma1 / e.sigma0) * y0 + e.alpha1 * (phi * d0 + w1 * derivative + w2 * curvature)
+    if not with_error:
+        return y1
+    # the embedded solution takes D' from d0 and the first stage only: w1 * slope_a
+    return y1, (e.alpha1 * (w2 - r1 * w1)) * curvature
+
+
+class DPMSolverPP3S(Solver):
+    """Single-step third-order DPM-Solver++ (the data-prediction form of DPM-Solver-3, Lu et
+    al. 2022a, sec. 3.3 and Alg. 2 with r1 = 1/3, r2 = 2/3): global order 3, three model
+    evaluations per step, no history. With D(lambda) = D_0 + u D' + u^2 D''/2 (u = lambda -
+    lambda_0) fitted through D_0 and the stages' predictions at u = r1 h and r2 h, and
+    phi = 1 - e^{-h},
+
+        u_a = (sigma_a/sigma_0) y0 + alpha_a (1 - e^{-r1 h}) D_0,
+        u_b = (sigma_b/sigma_0) y0 + alpha_b [(1 - e^{-r2 h}) D_0
+              + (r2 h - 1 + e^{-r2 h}) (D(u_a) - D_0) / (r1 h)],
+        y1 = (sigma_1/sigma_0) y0 + alpha_1 [phi D_0 + (1 - phi/h) h D'
+              + (1 - 2 (h - phi)/h^2) h^2 D''/2],
+
+    the weights being the exact integrals of e^{-(h - u)} against 1, u and u^2/2. The stages
+    sit at a third and two thirds of the step in the integration clock (as 2S takes its
+    midpoint there), and r1, r2 are read off their log-SNRs, so no inverse of lambda is
+    needed. Adaptive: the second-order solution from D_0 and the first stage alone (D' from
+    that pair) is the embedded one, local error O(h^3) (DPM-Solver-23 of Lu et al. 2022a,
+    sec. 4.3, in data prediction).
+    """
+
+    name = "dpmpp_3s"
+    strong_order = 3.0
+    weak_order = 3.0
+    noise_types = frozenset({"diagonal"})
+    nfe_per_step = 3
+    ode_only = True
+    requires = ("data_prediction", "marginal_coefficients")
+    preferred_spacing = "quadratic"
+    error_exponent = 1.0 / 3.0
+
+    def step(self, sde, t0, t1, y0, noise: Noise, state):
+        e = ends(sde, t0, t1, y0)
+        return _single_step_3s(sde, e, t0, t1, y0, sde.data_prediction(t0, y0)), state
+
+    def step_with_error(self, sde, t0, t1, y0, noise: Noise, state):
+        e = ends(sde, t0, t1, y0)
+        d0 = sde.data_prediction(t0, y0)
+        y1, err = _single_step_3s(sde, e, t0, t1, y0, d0, with_error=True)
+        return y1, err, state
+
+
 class _Multistep(NamedTuple):
     """A multistep method's state: the last (lambda, D) pairs, oldest first, and the steps
     left after this one."""

@@ -14,6 +14,7 @@ from .dpm_solver import (
     DPMSolverPP,
     DPMSolverPP2S,
     DPMSolverPP3M,
+    DPMSolverPP3S,
     SDEDPMSolverPP,
     SDEDPMSolverPP3M,
 )
@@ -42,6 +43,7 @@ SOLVERS: dict[str, type[Solver]] = {
     "pc": PredictorCorrector,
     "ddim": DDIM,
     "dpmpp_2s": DPMSolverPP2S,
+    "dpmpp_3s": DPMSolverPP3S,
     "dpmpp_2m": DPMSolverPP,
     "dpmpp_3m": DPMSolverPP3M,
     "dpmpp_2m_sde": SDEDPMSolverPP,

@@ -19,11 +19,11 @@ ADAPTIVE = sorted(n for n, c in solvers.SOLVERS.items() if c.error_exponent is n
 
 
 def test_the_adaptive_methods_are_registered():
-    assert ADAPTIVE == ["bosh3", "dopri5", "dpmpp_2s", "ggf"]
+    assert ADAPTIVE == ["bosh3", "dopri5", "dpmpp_2s", "dpmpp_3s", "ggf"]
 
 
 @pytest.mark.parametrize("kind", ["vp", "ve"])
-@pytest.mark.parametrize("method", ["bosh3", "dopri5", "dpmpp_2s"])
+@pytest.mark.parametrize("method", ["bosh3", "dopri5", "dpmpp_2s", "dpmpp_3s"])
 def test_ode_error_falls_in_proportion_to_the_tolerance(method, kind):
     """On the exact probability-flow path of a Gaussian target (DESIGN §4) the global error
     follows rtol (= atol) with a log-log slope near 1, and the evaluations grow as it falls."""

@@ -24,6 +24,7 @@ BAND = 0.2
 ODE_ORDERS = {
     "ddim": (1.0, [16, 32, 64, 128], [16, 32, 64, 128]),
     "dpmpp_2s": (2.0, [16, 32, 64, 128], [16, 32, 64, 128]),
+    "dpmpp_3s": (3.0, [16, 32, 64, 128], [16, 32, 64, 128]),
     "dpmpp_2m": (2.0, [16, 32, 64, 128], [32, 64, 128, 256]),
     "dpmpp_3m": (3.0, [32, 64, 128, 256], [128, 256, 512, 1024]),
     "unipc": (3.0, [64, 128, 256, 512], [32, 64, 128, 256]),  # UniP-2 + UniC: order 3
@@ -66,13 +67,15 @@ class QuadraticDataPrediction:
 
 
 @pytest.mark.parametrize(
-    ("method", "eta"), [("dpmpp_3m", 0.0), ("dpmpp_3m_sde", 0.0), ("dpmpp_3m_sde", 0.7)]
+    ("method", "eta"),
+    [("dpmpp_3m", 0.0), ("dpmpp_3m_sde", 0.0), ("dpmpp_3m_sde", 0.7), ("dpmpp_3s", 0.0)],
 )
-def test_3m_integrates_a_quadratic_data_prediction_exactly(method, eta):
-    """One 3M step with a history of two earlier predictions against the exact integral
-    (for the SDE variant, of its mean: dW = 0), with weight (1 + eta) e^{-(1 + eta)(lambda_1 -
-    lambda)}: the coefficient of the second difference must be the Taylor-exact one (the
-    reference codes' half of it misses by ~6 % of the step's increment here)."""
+def test_third_order_steps_integrate_a_quadratic_data_prediction_exactly(method, eta):
+    """One 3M step with a history of two earlier predictions (one 3S step from its own
+    stages) against the exact integral (for the SDE variant, of its mean: dW = 0), with weight
+    (1 + eta) e^{-(1 + eta)(lambda_1 - lambda)}: the coefficient of the second difference must
+    be the Taylor-exact one (the reference codes' half of it misses by ~6 % of the step's
+    increment here)."""
     from scipy.integrate import quad
 
     prob = QuadraticDataPrediction()
@@ -81,7 +84,9 @@ def test_3m_integrates_a_quadratic_data_prediction_exactly(method, eta):
     history = ((lams[0], prob.x0(lams[0])), (lams[1], prob.x0(lams[1])))
     y0 = torch.full((1, 1), 0.4, dtype=D64)
     noise = Noise(float(ts[3] - ts[2]), torch.zeros_like(y0))
-    if method == "dpmpp_3m":
+    if method == "dpmpp_3s":
+        solver, state = solvers.resolve(method), None
+    elif method == "dpmpp_3m":
         solver, state = solvers.resolve(method), _Multistep(history, steps_left=10)
     else:
         solver, state = solvers.resolve(method, eta=eta), history
@@ -105,6 +110,7 @@ def test_3m_integrates_a_quadratic_data_prediction_exactly(method, eta):
     [
         ("ddim", {}),
         ("dpmpp_2s", {}),
+        ("dpmpp_3s", {}),
         ("dpmpp_2m", {}),
         ("dpmpp_3m", {}),
         ("dpmpp_2m", {"order": 1}),
@@ -197,7 +203,7 @@ def test_3m_sde_converges_weakly_to_the_exact_law():
     """SDE-DPM-Solver++(3M) on the reverse SDE of a Gaussian target: on the uniform grid it is
     far off at 32 steps (its extrapolated differences of noisy data predictions) and within
     Monte Carlo error at 256; its coefficients are checked exactly by
-    test_3m_integrates_a_quadratic_data_prediction_exactly."""
+    test_third_order_steps_integrate_a_quadratic_data_prediction_exactly."""
     n_samples = 200_000
     rsde, x_T, law = gaussian_reverse_sde(n_samples)
     errs = []
