@@ -10,7 +10,8 @@
 Everything runs under ``torch.no_grad()``, as sampling does. The implementations run
 interleaved (A, B, C, A, B, C, ...) so that machine noise hits them alike; the table gives the
 fastest of the repeats per step (the least disturbed by other load, as ``timeit`` advises) and
-the ratio to the minimal loop.
+the ratio to the minimal (or hand) loop as the median, over repeats, of the ratio of the two
+back-to-back runs of that repeat (robust to load that drifts between repeats).
 
     python benchmarks/speed.py                       # CPU, both problems
     python benchmarks/speed.py --device cuda --markdown docs/benchmarks/speed-cuda.md
@@ -22,6 +23,7 @@ import argparse
 import json
 import math
 import platform
+import statistics
 import time
 
 import torch
@@ -145,7 +147,14 @@ def _time(impls, args, device):
             fn(n)
             sync(device)
             times[name].append((time.perf_counter() - start) / n)
-    return {name: min(v) for name, v in times.items()}
+    base = next(iter(times.values()))
+    # the ratio of each repeat's back-to-back runs, median over repeats: load that drifts
+    # between repeats cancels in it, as it does not in a ratio of two separate minima
+    ratios = {
+        name: statistics.median(a / b for a, b in zip(v, base, strict=True))
+        for name, v in times.items()
+    }
+    return {name: {"seconds_per_step": min(v), "ratio": ratios[name]} for name, v in times.items()}
 
 
 def main(argv=None):
@@ -189,14 +198,14 @@ def main(argv=None):
         for problem, size, fn in jobs:
             shape = tuple(int(s) for s in size.split("x"))
             r = results[f"{problem} {size}"] = fn(shape, args, device, dtype)
-            base = next(iter(r.values()))
-            for name, per_step in r.items():
+            for name, v in r.items():
                 rows.append(
-                    f"| {problem} | {size} | {name} | {per_step * 1e6:.1f} | "
-                    f"{per_step / base:.2f}x |"
+                    f"| {problem} | {size} | {name} | {v['seconds_per_step'] * 1e6:.1f} | "
+                    f"{v['ratio']:.2f}x |"
                 )
     table = (
-        "| problem | batch | implementation | µs / step | vs minimal or hand loop |\n"
+        "| problem | batch | implementation | µs / step (fastest) | vs minimal or hand loop "
+        "(median of paired ratios) |\n"
         "|---|---|---|---|---|\n" + "\n".join(rows)
     )
     print(table)

@@ -512,7 +512,8 @@ def _brownian_interval(times: list[float], shape, y0: Tensor, generator) -> Any:
     generator), so that retried steps query one Brownian path."""
     import torchsde
 
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    device = generator.device if generator is not None else None  # a CUDA generator draws there
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
     return torchsde.BrownianInterval(
         t0=times[0],
         t1=times[-1],

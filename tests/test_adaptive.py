@@ -120,6 +120,39 @@ def test_a_run_with_rejections_equals_a_fixed_step_run_on_its_grid():
     torch.testing.assert_close(adaptive, fixed, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+        ),
+    ],
+)
+def test_the_default_brownian_path_is_seeded_from_a_generator_on_any_device(device):
+    """The loop seeds its BrownianInterval from ``generator``: a generator on the state's
+    device must work (a CUDA generator cannot draw a CPU seed) and give one path per seed."""
+    rsde, _, _ = gaussian_reverse_sde(1)
+    y0 = torch.randn(8, 2, dtype=D64, device=device)
+
+    def run(seed):
+        gen = torch.Generator(device).manual_seed(seed)
+        return solvers.sdeint(
+            rsde,
+            y0,
+            [0.0, rsde.s_max],
+            method="ggf",
+            adaptive=True,
+            rtol=0.1,
+            atol=0.1,
+            generator=gen,
+            final_only=True,
+        )
+
+    torch.testing.assert_close(run(3), run(3))
+    assert not torch.allclose(run(3), run(4))
+
+
 def test_outputs_land_on_every_requested_time():
     rode, x_T, exact = gaussian_probability_flow(revsde.VPSDE())
     ts = torch.tensor([0.0, 0.3, 0.6, rode.s_max], dtype=D64)
