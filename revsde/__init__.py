@@ -23,6 +23,7 @@ from . import (
     targets,
     thresholding,
     training,
+    tuning,
 )
 from .adapter import ScoreAdapter
 from .conversions import ve_to_vp, vp_to_ve
@@ -33,6 +34,7 @@ from .reverse import ReverseSDE
 from .sample import sample
 from .sde import DiffusionSDE
 from .training import dsm_loss
+from .tuning import TunedGrid, tune_grid
 
 __version__ = "0.1.0.dev0"
 
@@ -47,6 +49,7 @@ __all__ = [
     "ReverseSDE",
     "ScoreAdapter",
     "SubVPSDE",
+    "TunedGrid",
     "__version__",
     "bits_per_dim",
     "checkpoint",
@@ -68,6 +71,8 @@ __all__ = [
     "targets",
     "thresholding",
     "training",
+    "tune_grid",
+    "tuning",
     "ve_to_vp",
     "vp_to_ve",
 ]

@@ -56,7 +56,8 @@ def sample(
     Args:
         steps: the number of steps (default 30); with an explicit grid, its number of steps.
         spacing: the grid of ``ReverseSDE.times`` (a name such as "quadratic" or "power:3",
-            or a tensor of forward times from t_max down to t_min); default: the method's
+            or a tensor of forward times from t_max down to t_min, e.g. ``revsde.tune_grid``'s;
+            its last time is then the default t_min); default: the method's
             declared ``preferred_spacing``, else "quadratic" for ODE-only and "uniform" for
             SDE methods.
         generator: a ``torch.Generator``; or one generator (or one integer seed) per sample,
@@ -90,6 +91,9 @@ def sample(
         raise TypeError(
             f"{exc}. Inputs for the model (class labels, conditioning) go in model_kwargs={{...}}"
         ) from None
+    if isinstance(spacing, Tensor) and t_min is None and spacing.numel() > 1:
+        t_min = float(spacing[-1])  # an explicit grid says where it stops (a tuned one may not
+        # stop at the process's default t_min)
     generators = _generators(generator, shape[0], device)
     if compile:
         score = torch.compile(score, **(compile if isinstance(compile, dict) else {}))
