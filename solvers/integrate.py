@@ -214,13 +214,19 @@ def _timed(grid, prepare, dtype, device, chunk: int = 256):
     kernel each, or a blocking copy). Where the SDE has ``prepare_times``, it is told each
     chunk's tensor first, so that it can compute the chunk's coefficients in one vectorized
     pass; memory stays bounded by the chunk."""
+    last = None
     while steps := list(itertools.islice(grid, chunk)):
         ends = torch.tensor([steps[0][0]] + [b for _, b, _ in steps], dtype=dtype, device=device)
         if prepare is not None:
             prepare(ends)
-        views = ends.unbind()
+        views = list(ends.unbind())
+        if last is not None:
+            # a step starts at the very tensor the previous one ended at: solvers that reuse
+            # an evaluation across steps (FSAL pairs) recognise their time by identity
+            views[0] = last
         for i, (a, b, is_out) in enumerate(steps):
             yield a, b, is_out, views[i], views[i + 1]
+        last = views[-1]
 
 
 def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:

@@ -161,6 +161,19 @@ def test_without_a_callback_the_check_is_deferred_but_names_the_same_step():
     assert "at step 22 of 40" in str(info.value) and "the score" in str(info.value)
 
 
+@pytest.mark.parametrize("method", ["bosh3", "dopri5"])
+def test_fsal_pairs_reuse_their_last_stage_across_the_loops_time_chunks(method):
+    """The loop makes its step times 256 at a time; a step must start at the very tensor the
+    previous one ended at, or a first-same-as-last pair, which recognises its reusable stage by
+    the time's identity, pays one more evaluation per chunk."""
+    rode = revsde.VPSDE().reverse(lambda x, t: -x, probability_flow=True)
+    with torch.no_grad():
+        _, stats = solvers.sdeint(
+            rode, torch.randn(4, 2), rode.times(600), method=method, return_stats=True
+        )
+    assert stats.nfe == 600 * solvers.resolve(method).nfe + 1
+
+
 def test_a_finite_state_whose_sum_overflows_is_not_called_non_finite():
     """The cheap check sums the state; two entries near float32's maximum overflow that sum
     though both are finite, and the state must then be checked entry by entry."""
