@@ -119,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const=(1e-1, 1e-2, 1e-3, 1e-4),
         default=(),
-        help="also run the adaptive methods (bosh3, dopri5, ggf) with adaptive=True at these "
-        "comma-separated rtol (= atol); alone: 1e-1,1e-2,1e-3,1e-4",
+        help="also run the adaptive methods (those with an error estimate: "
+        f"{', '.join(sorted(n for n, c in SOLVERS.items() if c.error_exponent is not None))}) "
+        "with adaptive=True at these comma-separated rtol (= atol); alone: 1e-1,1e-2,1e-3,1e-4",
     )
     p.add_argument(
         "--exact",
