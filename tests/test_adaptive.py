@@ -173,7 +173,7 @@ def test_outputs_land_on_every_requested_time():
         (
             {"method": "euler"},
             ValueError,
-            r"embedded error estimate.*\['bosh3', 'dopri5', 'dpmpp_2s', 'ggf'\]",
+            r"embedded error estimate.*\['bosh3', 'dopri5', 'dpmpp_2s', 'dpmpp_3s', 'ggf'\]",
         ),
         ({"rtol": 0.0}, ValueError, "rtol must be > 0.0, got 0.0"),
         ({"atol": -1.0}, ValueError, "atol must be > 0.0, got -1.0"),
