@@ -45,23 +45,30 @@ def sliced_w2(x: Tensor, y: Tensor, n_projections: int = 64, *, seed: int = 0) -
     return float((px - py).square().mean().sqrt())
 
 
+def mixture_moment_deviations(x: Tensor, law: GaussianMixture) -> Tensor:
+    """The sample's deviations from the responsibility-weighted moments of a Gaussian mixture
+    (see ``mixture_moment_error``), as one float64 vector: r_k means minus w_k, then the r_k x
+    means minus w_k mu_k, then the r_k x x^T means minus w_k (C_k + mu_k mu_k^T). The difference
+    of two samples' vectors estimates the difference of their laws' moments; for two samples
+    coupled through one x_T and one Brownian path it does so with little Monte Carlo noise."""
+    x = x.double().cpu()
+    r = law.responsibilities(x)  # (n, K)
+    n = x.shape[0]
+    w, mu, cov = law.weights.double(), law.means.double(), law.covs.double()
+    second = cov + mu.unsqueeze(-1) * mu.unsqueeze(-2)
+    return torch.cat(
+        [
+            (r.mean(0) - w).flatten(),
+            (r.T @ x / n - w.unsqueeze(-1) * mu).flatten(),
+            (torch.einsum("nk,ni,nj->kij", r, x, x) / n - w.reshape(-1, 1, 1) * second).flatten(),
+        ]
+    )
+
+
 def mixture_moment_error(x: Tensor, law: GaussianMixture) -> float:
     """How far a sample is from a Gaussian mixture, by responsibility-weighted moments: for
     x ~ sum_k w_k N(mu_k, C_k) and r_k(x) = p(k | x), E[r_k] = w_k, E[r_k x] = w_k mu_k and
     E[r_k x x^T] = w_k (C_k + mu_k mu_k^T) hold exactly. Returns the root sum of squares of the
     sample's deviations from these, over every k and entry: zero for an exact sample up to
     Monte Carlo error, which is small (no sorting or binning), so small biases resolve."""
-    x = x.double().cpu()
-    r = law.responsibilities(x)  # (n, K)
-    n = x.shape[0]
-    w_hat = r.mean(0)
-    m_hat = r.T @ x / n  # (K, d)
-    s_hat = torch.einsum("nk,ni,nj->kij", r, x, x) / n
-    w, mu, cov = law.weights.double(), law.means.double(), law.covs.double()
-    second = cov + mu.unsqueeze(-1) * mu.unsqueeze(-2)
-    err = (
-        (w_hat - w).square().sum()
-        + (m_hat - w.unsqueeze(-1) * mu).square().sum()
-        + (s_hat - w.reshape(-1, 1, 1) * second).square().sum()
-    )
-    return float(err.sqrt())
+    return float(mixture_moment_deviations(x, law).norm())

@@ -100,6 +100,8 @@ def tune_grid(
             times); default: the method's default grid, as ``revsde.sample`` uses it.
         max_evals: objective evaluations the search may spend.
         seed: seeds the tuning batch.
+        dtype: of the tuning batch and its solves (float64 by default).
+        device: where they run (the CPU by default).
 
     Raises ``ValueError`` for a method whose output on the probability-flow ODE depends on
     its noise (DDIM with eta > 0, the SDE-DPM-Solvers, EDM's churn).
