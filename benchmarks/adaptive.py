@@ -2,7 +2,9 @@
 prior, exact scores, Tweedie's step at t_min counted as an evaluation):
 
 1. the 2-D mixture of ``revsde compare``, scored by the responsibility-weighted moment error
-   (``revsde.metrics.mixture_moment_error``; its Monte Carlo floor is printed);
+   (``revsde.metrics.mixture_moment_error``; its Monte Carlo floor is printed), and for the
+   reverse SDE also by a coupled weak error (``coupled_rows``: each run on the same x_T and
+   Brownian path as a 4000-step Euler reference, the Monte Carlo noise largely cancelling);
 2. the d = 64 anisotropic Gaussian of ``revsde compare --exact`` (variances 0.01 to 3 along a
    random basis), scored with no Monte Carlo noise: the exact W2 distance of the output law at
    t_min to the law of the exact reverse process (or probability-flow ODE) from the same start
