@@ -96,10 +96,7 @@ def k_diffusion_adaptive(sde, law, x_T, t_min, tol):
 
 
 def mixture_rows(samples, add, device):
-    sde, law = revsde.VPSDE(), mixture_2d()
-    law = revsde.targets.GaussianMixture(
-        law.weights.double(), law.means.double(), law.covs.double()
-    )
+    sde, law = revsde.VPSDE(), mixture_2d(D64)
     score = law.score(sde)
     rsde, rode = sde.reverse(score), sde.reverse(score, probability_flow=True)
     x_T = torch.randn(samples, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
@@ -138,10 +135,7 @@ def coupled_rows(samples, add):
     from which the Monte Carlo noise of the samples largely cancels."""
     import torchsde
 
-    sde, law = revsde.VPSDE(), mixture_2d()
-    law = revsde.targets.GaussianMixture(
-        law.weights.double(), law.means.double(), law.covs.double()
-    )
+    sde, law = revsde.VPSDE(), mixture_2d(D64)
     rsde = sde.reverse(law.score(sde))
     x_T = torch.randn(samples, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
 

@@ -33,12 +33,15 @@ from .targets import Gaussian, GaussianMixture
 SDES = {"vp": VPSDE, "subvp": SubVPSDE, "ve": VESDE, "cosine": CosineVPSDE}
 
 
-def mixture_2d() -> GaussianMixture:
-    """Three modes, unequal weights, correlated covariances."""
+def mixture_2d(dtype: torch.dtype | None = None) -> GaussianMixture:
+    """Three modes, unequal weights, correlated covariances (in ``dtype``, default torch's)."""
     return GaussianMixture(
-        [0.5, 0.3, 0.2],
-        [[-2.0, 0.0], [2.0, 1.0], [0.0, -3.0]],
-        [[[1.0, 0.6], [0.6, 0.8]], [[0.3, -0.1], [-0.1, 0.5]], [[0.6, 0.0], [0.0, 0.05]]],
+        torch.tensor([0.5, 0.3, 0.2], dtype=dtype),
+        torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, -3.0]], dtype=dtype),
+        torch.tensor(
+            [[[1.0, 0.6], [0.6, 0.8]], [[0.3, -0.1], [-0.1, 0.5]], [[0.6, 0.0], [0.0, 0.05]]],
+            dtype=dtype,
+        ),
     )
 
 

@@ -95,7 +95,8 @@ def tune_grid(
         reference_steps: steps of the fine reference solve (on the quadratic grid).
         reference_method: its method.
         tune_t_min: also tune where the grid stops before the final denoising step, between
-            the process's t_min and where signal and noise are equal (log-SNR 0).
+            the process's t_min and where signal and noise are equal (log-SNR 0; at most
+            t_max / 2).
         start: the grid the search starts from (a spacing name or a tensor of forward
             times); default: the method's default grid, as ``revsde.sample`` uses it.
         max_evals: objective evaluations the search may spend.

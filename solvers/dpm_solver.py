@@ -68,7 +68,25 @@ def _single_step_2s(sde, e, t0, t1, y0, d0, *, with_error: bool = False):
     return y1, -(weight * (0.5 / r)) * (d_mid - d0)
 
 
-class DPMSolverPP2S(Solver):
+class _SingleStep(Solver):
+    """A single-step DPM-Solver++ step from y0 and its start's data prediction, given by
+    ``_update(sde, ends, t0, t1, y0, d0, with_error=...)``; adaptive with its embedded
+    lower-order solution."""
+
+    _update = None
+
+    def step(self, sde, t0, t1, y0, noise: Noise, state):
+        e = ends(sde, t0, t1, y0)
+        return self._update(sde, e, t0, t1, y0, sde.data_prediction(t0, y0)), state
+
+    def step_with_error(self, sde, t0, t1, y0, noise: Noise, state):
+        e = ends(sde, t0, t1, y0)
+        d0 = sde.data_prediction(t0, y0)
+        y1, err = self._update(sde, e, t0, t1, y0, d0, with_error=True)
+        return y1, err, state
+
+
+class DPMSolverPP2S(_SingleStep):
     """Single-step DPM-Solver++(2S) (see the module docstring): global order 2, two model
     evaluations per step, no history."""
 
@@ -84,15 +102,7 @@ class DPMSolverPP2S(Solver):
     # local error is O(h^2) (DPM-Solver-12 of Lu et al. 2022a, sec. 4.3, in data prediction)
     error_exponent = 0.5
 
-    def step(self, sde, t0, t1, y0, noise: Noise, state):
-        e = ends(sde, t0, t1, y0)
-        return _single_step_2s(sde, e, t0, t1, y0, sde.data_prediction(t0, y0)), state
-
-    def step_with_error(self, sde, t0, t1, y0, noise: Noise, state):
-        e = ends(sde, t0, t1, y0)
-        d0 = sde.data_prediction(t0, y0)
-        y1, err = _single_step_2s(sde, e, t0, t1, y0, d0, with_error=True)
-        return y1, err, state
+    _update = staticmethod(_single_step_2s)
 
 
 def _single_step_3s(sde, e, t0, t1, y0, d0, *, with_error: bool = False):
@@ -121,7 +131,7 @@ def _single_step_3s(sde, e, t0, t1, y0, d0, *, with_error: bool = False):
     return y1, (e.alpha1 * (w2 - r1 * w1)) * curvature
 
 
-class DPMSolverPP3S(Solver):
+class DPMSolverPP3S(_SingleStep):
     """Single-step third-order DPM-Solver++ (the data-prediction form of DPM-Solver-3, Lu et
     al. 2022a, sec. 3.3 and Alg. 2 with r1 = 1/3, r2 = 2/3): global order 3, three model
     evaluations per step, no history. With D(lambda) = D_0 + u D' + u^2 D''/2 (u = lambda -
@@ -152,15 +162,7 @@ class DPMSolverPP3S(Solver):
     preferred_spacing = "quadratic"
     error_exponent = 1.0 / 3.0
 
-    def step(self, sde, t0, t1, y0, noise: Noise, state):
-        e = ends(sde, t0, t1, y0)
-        return _single_step_3s(sde, e, t0, t1, y0, sde.data_prediction(t0, y0)), state
-
-    def step_with_error(self, sde, t0, t1, y0, noise: Noise, state):
-        e = ends(sde, t0, t1, y0)
-        d0 = sde.data_prediction(t0, y0)
-        y1, err = _single_step_3s(sde, e, t0, t1, y0, d0, with_error=True)
-        return y1, err, state
+    _update = staticmethod(_single_step_3s)
 
 
 class _Multistep(NamedTuple):

@@ -121,15 +121,20 @@ def test_gradients_equal_torchsdes_with_a_learnable_multiplicative_diffusion(met
 # ----- NaN and silent garbage -----
 
 
-def test_a_score_that_turns_nan_halfway_is_named_at_its_step():
-    sde, target = revsde.VPSDE(), mixture_2d()
-    exact = target.score(sde)
+def nan_below_half():
+    """The reverse VP SDE of the 2-D mixture with a score that turns NaN below t = 0.5."""
+    sde = revsde.VPSDE()
+    exact = mixture_2d().score(sde)
 
     def score(x, t):
         out = exact(x, t)
         return out * math.nan if float(t.max()) < 0.5 else out
 
-    rsde = sde.reverse(score)
+    return sde.reverse(score)
+
+
+def test_a_score_that_turns_nan_halfway_is_named_at_its_step():
+    rsde = nan_below_half()
     calls = []
     ts = rsde.times(10, dtype=D64)
     with pytest.raises(solvers.NonFiniteError) as info:
@@ -146,14 +151,7 @@ def test_without_a_callback_the_check_is_deferred_but_names_the_same_step():
     """The loop reads the finite flag back once per window of steps (no host sync per step
     on a GPU); the error must still name the first bad step and the score, not a later one
     of the window, nor the end of the solve."""
-    sde, target = revsde.VPSDE(), mixture_2d()
-    exact = target.score(sde)
-
-    def score(x, t):
-        out = exact(x, t)
-        return out * math.nan if float(t.max()) < 0.5 else out
-
-    rsde = sde.reverse(score)
+    rsde = nan_below_half()
     ts = rsde.times(40, dtype=D64, spacing="uniform")
     with pytest.raises(solvers.NonFiniteError) as info:
         solvers.sdeint(rsde, torch.randn(4, 2, dtype=D64), ts, final_only=True)
