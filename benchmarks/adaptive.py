@@ -23,7 +23,7 @@ prediction, its defaults but rtol = atol swept) from the same x_T, ending at the
 with the same Tweedie step.
 
     python benchmarks/adaptive.py --markdown docs/benchmarks/adaptive.md
-    python benchmarks/adaptive.py --samples 10000000 --device cuda   # a floor ~7x lower
+    python benchmarks/adaptive.py --samples 10000000 --device cuda --sections mixture
 """
 
 from __future__ import annotations
@@ -110,14 +110,20 @@ def mixture_rows(samples, add, device):
         add("mixture", problem, method, setting, nfe, rejected, mixture_error(rsde, law, y))
 
     for n in (100, 200, 500, 1000):
-        run("SDE", "euler", f"{n} steps", rsde, ts=rsde.times(n))
+        run("SDE", "euler", f"{n} steps", rsde, ts=rsde.times(n, device=device))
     for ratio in (1.0, 0.1):
         for tol in SDE_TOLS:
             kw = {"adaptive": True, "rtol": tol, "atol": tol * ratio}
             run("SDE", "ggf", f"rtol {tol}, atol {tol * ratio:.3g}", rsde, **kw)
     for spacing in ("uniform", "quadratic"):
         for n in (10, 20, 50, 100):
-            run("ODE", "heun", f"{n} steps, {spacing}", rode, ts=rode.times(n, spacing=spacing))
+            run(
+                "ODE",
+                "heun",
+                f"{n} steps, {spacing}",
+                rode,
+                ts=rode.times(n, spacing=spacing, device=device),
+            )
     for method in ODE_ADAPTIVE:
         for tol in ODE_TOLS:
             run("ODE", method, f"rtol {tol}", rode, adaptive=True, rtol=tol, atol=tol)
@@ -215,8 +221,17 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--device", default="cpu", help="for the mixture's samples")
     parser.add_argument("--coupled-samples", type=int, default=20_000)
+    parser.add_argument(
+        "--sections",
+        default="gaussian64,coupled,mixture",
+        help="which parts to run, comma-separated (e.g. only 'mixture' on a GPU)",
+    )
     parser.add_argument("--markdown")
     args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
+    unknown = sections - {"gaussian64", "coupled", "mixture"}
+    if unknown:
+        parser.error(f"--sections: unknown {sorted(unknown)}; valid: gaussian64, coupled, mixture")
     rows = []
 
     def add(target, problem, method, setting, nfe, rejected, err):
@@ -227,17 +242,22 @@ def main(argv=None):
             flush=True,
         )
 
-    gaussian_rows(add)
-    coupled_rows(args.coupled_samples, add)
-    floor = mixture_rows(args.samples, add, torch.device(args.device))
-    header = (
-        f"machine: {platform.machine()}, torch {torch.__version__}, {args.device}, float64; "
-        "mixture: "
-        f"{args.samples} samples, moment error (Monte Carlo floor {floor:.4f}); mixture, "
-        f"coupled: {args.coupled_samples} samples, weak error against a 4000-step Euler "
-        "reference on the same x_T and Brownian path; gaussian64: "
-        "exact W2 of the output law to the exact process's (no Monte Carlo noise)"
-    )
+    if "gaussian64" in sections:
+        gaussian_rows(add)
+    if "coupled" in sections:
+        coupled_rows(args.coupled_samples, add)
+    floor = float("nan")
+    if "mixture" in sections:
+        floor = mixture_rows(args.samples, add, torch.device(args.device))
+    described = {
+        "mixture": f"mixture: {args.samples} samples, moment error (Monte Carlo floor {floor:.4f})",
+        "coupled": f"mixture, coupled: {args.coupled_samples} samples, weak error against a "
+        "4000-step Euler reference on the same x_T and Brownian path",
+        "gaussian64": "gaussian64: exact W2 of the output law to the exact process's (no Monte "
+        "Carlo noise)",
+    }
+    header = f"machine: {platform.machine()}, torch {torch.__version__}, {args.device}, float64; "
+    header += "; ".join(text for name, text in described.items() if name in sections)
     table = "| target | problem | method | setting | NFE | rejected steps | error |\n"
     table += "|---|---|---|---|---|---|---|\n"
     table += "\n".join(
