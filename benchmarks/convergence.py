@@ -57,7 +57,7 @@ def strong(sde, method, ns, paths, seed=0):
 
 def weak(method, ns, paths, seed=0):
     sde = revsde.VPSDE()
-    target = revsde.targets.Gaussian([1.0, -1.0], [[1.0, 0.5], [0.5, 0.8]])
+    target = revsde.evaluation.targets.Gaussian([1.0, -1.0], [[1.0, 0.5], [0.5, 0.8]])
     rsde = sde.reverse(target.score(sde), t_min=0.01)
     law = target.marginal(sde, rsde.t_min)
     x_T = target.marginal(sde, rsde.t_max).sample(

@@ -26,7 +26,7 @@ import torch.multiprocessing as mp
 
 import revsde
 from revsde.distributed import sample_job
-from revsde.nets import ScoreMLP
+from revsde.models.nets import ScoreMLP
 
 
 def _model():

@@ -1,4 +1,4 @@
-"""Exact error curves of every affine method on the Gaussian targets (revsde.exact): no
+"""Exact error curves of every affine method on the Gaussian targets (revsde.evaluation.exact): no
 sampling, no noise floor.
 
 For each process (VP, VE) and Gaussian target (gaussian2d, gaussian64, gaussian3072 of
@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 import revsde
-from revsde.compare import TARGETS, fit_slope, run_study
-from revsde.exact import exact_solve
+from revsde.evaluation.compare import TARGETS, fit_slope, run_study
+from revsde.evaluation.exact import exact_solve
 
 STEPS = (5, 10, 20, 50, 100, 200, 500)
 BUDGETS = (10, 20, 50)
@@ -118,9 +118,9 @@ def main() -> None:
         f"on {platform.machine()} ({platform.processor() or 'cpu'}), torch {torch.__version__}.",
         "",
         "Every number is the exact W2 distance between a method's output law at t_min and the "
-        "true law there (`revsde.exact`): no sampling, so no noise floor. Each method starts "
-        "from the true law at t_max on its default grid; the cell shows the W2 at the largest "
-        "step count within the budget and its NFE in brackets.",
+        "true law there (`revsde.evaluation.exact`): no sampling, so no noise floor. Each method "
+        "starts from the true law at t_max on its default grid; the cell shows the W2 at the "
+        "largest step count within the budget and its NFE in brackets.",
         "",
     ]
     for target in args.targets.split(","):

@@ -8,9 +8,9 @@ k-diffusion with their own last step to sigma = 0. The model every sampler calls
 score, in the peer's own parametrisation: diffusers' schedulers get the exact noise prediction
 for their own discrete table, k-diffusion the exact denoiser D(x; sigma).
 
-The error is ``revsde.metrics.mixture_moment_error`` against the data law (responsibility-
-weighted moments; its Monte Carlo floor, the same number for exact samples of the same size, is
-printed) and the sliced W2 (16 directions) to an exact sample of the same size.
+The error is ``revsde.evaluation.metrics.mixture_moment_error`` against the data law
+(responsibility-weighted moments; its Monte Carlo floor, the same number for exact samples of
+the same size, is printed) and the sliced W2 (16 directions) to an exact sample of the same size.
 
     python benchmarks/few_step.py --markdown docs/benchmarks/few-step.md \
         --json docs/benchmarks/few-step.json --plot docs/benchmarks/few-step.png
@@ -29,8 +29,8 @@ import torch
 
 import revsde
 import solvers
-from revsde.compare import mixture_2d
-from revsde.metrics import mixture_moment_error, sliced_w2
+from revsde.evaluation.compare import mixture_2d
+from revsde.evaluation.metrics import mixture_moment_error, sliced_w2
 
 D64 = torch.float64
 NFES = (5, 10, 15, 20, 50)

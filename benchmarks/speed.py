@@ -31,7 +31,7 @@ import torchsde
 
 import revsde
 import solvers
-from revsde.compare import mixture_2d
+from revsde.evaluation.compare import mixture_2d
 from solvers.problems import OU
 
 

@@ -23,8 +23,8 @@ import few_step
 import torch
 
 import revsde
-from revsde.compare import mixture_2d
-from revsde.metrics import mixture_moment_error
+from revsde.evaluation.compare import mixture_2d
+from revsde.evaluation.metrics import mixture_moment_error
 
 D64 = torch.float64
 

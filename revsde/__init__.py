@@ -8,33 +8,25 @@ discrete chains the SDEs generalize. The docs site (docs/) describes the API.
 
 from solvers import sdeint
 
-from . import (
-    checkpoint,
-    conversions,
-    denoisers,
-    discrete,
-    exact,
-    guidance,
-    likelihood,
-    metrics,
-    nets,
-    predictions,
-    processes,
-    targets,
-    thresholding,
-    training,
-    tuning,
+from . import evaluation, models, processes, sampling, training
+from .evaluation.likelihood import bits_per_dim, log_likelihood
+from .models.adapter import ScoreAdapter
+from .processes import (
+    EDMSDE,
+    VESDE,
+    VPSDE,
+    CosineVPSDE,
+    DiffusionSDE,
+    DiscreteVPSDE,
+    FlowMatchingSDE,
+    ReverseSDE,
+    SubVPSDE,
 )
-from .adapter import ScoreAdapter
-from .conversions import ve_to_vp, vp_to_ve
-from .denoise import denoise
-from .likelihood import bits_per_dim, log_likelihood
-from .processes import EDMSDE, VESDE, VPSDE, CosineVPSDE, DiscreteVPSDE, FlowMatchingSDE, SubVPSDE
-from .reverse import ReverseSDE
-from .sample import sample
-from .sde import DiffusionSDE
+from .processes.conversions import ve_to_vp, vp_to_ve
+from .sampling.denoise import denoise
+from .sampling.sample import sample
+from .sampling.tuning import TunedGrid, tune_grid
 from .training import dsm_loss
-from .tuning import TunedGrid, tune_grid
 
 __version__ = "0.1.0.dev0"
 
@@ -52,27 +44,17 @@ __all__ = [
     "TunedGrid",
     "__version__",
     "bits_per_dim",
-    "checkpoint",
-    "conversions",
     "denoise",
-    "denoisers",
-    "discrete",
     "dsm_loss",
-    "exact",
-    "guidance",
-    "likelihood",
+    "evaluation",
     "log_likelihood",
-    "metrics",
-    "nets",
-    "predictions",
+    "models",
     "processes",
     "sample",
+    "sampling",
     "sdeint",
-    "targets",
-    "thresholding",
     "training",
     "tune_grid",
-    "tuning",
     "ve_to_vp",
     "vp_to_ve",
 ]

@@ -31,8 +31,8 @@ import torch.distributed as dist
 from torch import Tensor
 
 from ._checks import check_int
-from .sample import sample
-from .sde import DiffusionSDE
+from .processes.sde import DiffusionSDE
+from .sampling.sample import sample
 
 MANIFEST = "manifest.json"
 
@@ -235,7 +235,7 @@ def likelihood_job(
     ``sample_seed(seed, first row of the chunk)``); the per-row log-likelihoods on rank 0.
     (Adaptive solves control the error over a chunk, so results depend on the chunk size, not
     on the world size.)"""
-    from .likelihood import log_likelihood
+    from .evaluation.likelihood import log_likelihood
 
     def compute(start: int, stop: int) -> Tensor:
         gen = torch.Generator().manual_seed(sample_seed(seed, start))

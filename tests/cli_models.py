@@ -3,7 +3,7 @@
 import torch
 
 import revsde
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 
 
 def gaussian():

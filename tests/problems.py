@@ -26,7 +26,7 @@ def gaussian_probability_flow(sde, t_min=0.05, n_paths=64, seed=4):
 
     (x_t - alpha_t mu) / sqrt(alpha_t^2 c + sigma_t^2) is constant along every path (DESIGN
     §4), so from x_T the exact x_{t_min} is known. Returns ``(rode, x_T, exact)``."""
-    from revsde.targets import Gaussian
+    from revsde.evaluation.targets import Gaussian
 
     d64 = torch.float64
     mu, c = torch.tensor([1.0, -0.5], dtype=d64), torch.tensor([0.3, 2.0], dtype=d64)
@@ -48,7 +48,7 @@ def gaussian_reverse_sde(n_samples, *, probability_flow=False, seed=2):
     with t_min = 0.01, for weak-error tests. Returns ``(rsde, x_T, law)``: ``n_samples`` draws
     of the exact law at t_max and the exact law at t_min."""
     import revsde
-    from revsde.targets import Gaussian
+    from revsde.evaluation.targets import Gaussian
 
     d64 = torch.float64
     sde = revsde.VPSDE()

@@ -10,7 +10,7 @@ import torchsde
 from test_targets import mixture_2d
 
 import revsde
-from revsde.adapter import PREDICTIONS, TIME_INPUTS
+from revsde.models.adapter import PREDICTIONS, TIME_INPUTS
 
 D64 = torch.float64
 N_STEPS = 1000

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from revsde.cli import main
-from revsde.metrics import gaussian_w2, sliced_w2
+from revsde.evaluation.metrics import gaussian_w2, sliced_w2
 
 
 def test_compare_writes_its_files_and_the_error_falls_with_steps(tmp_path, capsys):
@@ -85,8 +85,8 @@ def test_device_and_out_are_checked_before_the_study(tmp_path, capsys, monkeypat
 
 
 def test_bit_identical_methods_share_one_curve():
-    from revsde.cli import identical_curves
-    from revsde.compare import Run, Study
+    from revsde.cli.main import identical_curves
+    from revsde.evaluation.compare import Run, Study
 
     study = Study("vp", "mixture2d", 10, 0, "float64", "cpu", 0.1, 0.1)
     for method, err in (("euler", 0.5), ("milstein", 0.5), ("heun", 0.2)):
@@ -147,7 +147,7 @@ def test_repeated_seeds_give_confidence_intervals_and_budgets_name_the_winners(t
     # the mean and the Student-t half-width over the three single-seed studies
     from scipy import stats
 
-    from revsde.compare import run_study
+    from revsde.evaluation.compare import run_study
 
     singles = [
         run_study(methods=["euler"], steps=(4,), samples=1000, seed=1000 * j).runs[0].sliced_w2
@@ -162,7 +162,7 @@ def test_repeated_seeds_give_confidence_intervals_and_budgets_name_the_winners(t
 
 
 def test_budget_and_target_summaries():
-    from revsde.compare import Run, Study, best_per_budget, fewest_evaluations
+    from revsde.evaluation.compare import Run, Study, best_per_budget, fewest_evaluations
 
     study = Study("vp", "gaussian2d", 10, 0, "float64", "cpu", 0.01, 0.01)
     study.runs = [

@@ -19,7 +19,7 @@ from test_targets import mixture_2d
 
 import revsde
 import solvers
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64
 BAND = 0.2

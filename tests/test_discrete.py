@@ -7,7 +7,7 @@ import torch
 from conftest import assert_mean, log_log_slope
 
 import revsde
-from revsde import discrete
+from revsde.processes import discrete
 
 D64 = torch.float64
 

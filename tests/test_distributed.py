@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 
 import revsde
 from revsde.distributed import likelihood_job, merge, sample_job
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 
 TARGET = Gaussian(
     torch.tensor([1.0, -1.0], dtype=torch.float64),

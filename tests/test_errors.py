@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import revsde
-from revsde.targets import Gaussian, GaussianMixture
+from revsde.evaluation.targets import Gaussian, GaussianMixture
 
 
 @pytest.mark.parametrize(

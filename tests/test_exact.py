@@ -1,5 +1,5 @@
-"""Exact output laws on Gaussian targets (revsde.exact) against Monte Carlo, closed forms and
-torch.distributions."""
+"""Exact output laws on Gaussian targets (revsde.evaluation.exact) against Monte Carlo, closed
+forms and torch.distributions."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 
 import revsde
 import solvers
-from revsde.exact import NotExact, eigenbasis, exact_solve, exact_support
-from revsde.sample import default_spacing
-from revsde.targets import Gaussian
+from revsde.evaluation.exact import NotExact, eigenbasis, exact_solve, exact_support
+from revsde.evaluation.targets import Gaussian
+from revsde.sampling.sample import default_spacing
 
 D64 = torch.float64
 TARGET = Gaussian(
@@ -102,7 +102,9 @@ def test_kl_and_w2_against_torch_distributions():
     p = torch.distributions.MultivariateNormal(ex.output.mean_vector, ex.output.covariance)
     q = torch.distributions.MultivariateNormal(ex.marginal.mean_vector, ex.marginal.covariance)
     assert ex.kl == pytest.approx(float(torch.distributions.kl_divergence(p, q)), rel=1e-9)
-    w2 = revsde.metrics.gaussian_w2(p.mean, p.covariance_matrix, q.mean, q.covariance_matrix)
+    w2 = revsde.evaluation.metrics.gaussian_w2(
+        p.mean, p.covariance_matrix, q.mean, q.covariance_matrix
+    )
     assert ex.w2 == pytest.approx(float(w2), rel=1e-6)
     split = ex.split()
     assert (

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import revsde
-from revsde.checkpoint import load_checkpoint, save_checkpoint
 from revsde.cli import main
-from revsde.nets import ScoreMLP
+from revsde.models.checkpoint import load_checkpoint, save_checkpoint
+from revsde.models.nets import ScoreMLP
 from revsde.training import fit
 
 
@@ -26,7 +26,7 @@ def sklearn_or_skip():
 
 def test_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
     sklearn_or_skip()
-    from revsde import datasets
+    from revsde.training import datasets
 
     train, test, info = datasets.load("moons", n=500)
     assert train.shape == (400, 2) and test.shape == (100, 2)
@@ -49,7 +49,7 @@ def test_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
 
 def test_digits_are_dequantized_onto_minus_one_one():
     sklearn_or_skip()
-    from revsde import datasets
+    from revsde.training import datasets
 
     train, test, info = datasets.load("digits")
     assert train.shape[1] == 64 and train.shape[0] + test.shape[0] == 1797

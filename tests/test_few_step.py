@@ -12,7 +12,7 @@ from problems import gaussian_reverse_sde, probability_flow_order
 
 import revsde
 import solvers
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 from solvers.base import Noise
 from solvers.dpm_solver import _Multistep
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import revsde
-from revsde.likelihood import bits_per_dim, log_likelihood
-from revsde.targets import Gaussian, GaussianMixture
+from revsde.evaluation.likelihood import bits_per_dim, log_likelihood
+from revsde.evaluation.targets import Gaussian, GaussianMixture
 
 D64 = torch.float64
 GAUSS = Gaussian(

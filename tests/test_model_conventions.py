@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import revsde
-from revsde.denoisers import EDMPreconditioner, as_denoiser
-from revsde.guidance import cfg
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
+from revsde.models.denoisers import EDMPreconditioner, as_denoiser
+from revsde.models.guidance import cfg
 
 D64 = torch.float64
 MU = torch.tensor([1.0, -0.5], dtype=D64)

@@ -14,7 +14,7 @@ from scipy import integrate
 
 import revsde
 import solvers
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64
 MU = torch.tensor([1.0, -1.0], dtype=D64)
@@ -250,7 +250,7 @@ def test_model_processes_sample_train_and_score_on_cuda(kind):
     )
     assert y.device.type == "cuda" and bool(torch.isfinite(y).all())
     assert moment_error(y.cpu(), Gaussian(MU, COV))[0] < 0.5
-    net = revsde.nets.ScoreMLP(2).cuda().double()
+    net = revsde.models.nets.ScoreMLP(2).cuda().double()
     loss = revsde.dsm_loss(net, sde, y, t_min=1e-3 * sde.T)
     loss.backward()
     assert loss.device.type == "cuda" and torch.isfinite(loss)

@@ -12,7 +12,7 @@ import torch
 
 import revsde
 import solvers
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64
 MU = torch.tensor([1.0, -0.5], dtype=D64)
@@ -211,7 +211,7 @@ def test_few_step_methods_stay_stable_on_near_point_data(k_sampling, method):
     method on a Karras grid blows up (W2 ~ 0.65 at 5 evaluations in k-diffusion). EDM's
     sampler is that Heun method: it is held to k-diffusion's ``sample_heun`` on the same
     budget (Karras grid with the same steps, then its Euler step to sigma = 0)."""
-    from revsde.metrics import moment_w2
+    from revsde.evaluation.metrics import moment_w2
 
     mu = torch.tensor([0.5, -0.3], dtype=D64)
     cov = torch.diag(torch.tensor([1e-4, 1e-6], dtype=D64))

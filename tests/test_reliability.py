@@ -13,7 +13,7 @@ from test_targets import mixture_2d
 
 import revsde
 import solvers
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 from solvers import SOLVERS
 from solvers.problems import OU
 

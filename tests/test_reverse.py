@@ -10,7 +10,7 @@ from problems import gaussian_probability_flow
 from test_targets import mixture_2d
 
 import revsde
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64
 

@@ -15,7 +15,7 @@ from test_targets import mixture_2d
 
 import revsde
 import solvers
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 from solvers import SOLVERS
 from solvers.problems import GBM, OU, GeneralNoise
 
@@ -87,8 +87,9 @@ def test_default_sampler_is_the_measured_one_and_samples_the_mixture():
     assert float((torch.cov(x.T) - law.covariance).abs().max()) < 0.1
     defaults = inspect.signature(revsde.sample).parameters
     assert defaults["method"].default == "unipc"
-    assert defaults["steps"].default is None and revsde.sample.__module__ == "revsde.sample"
-    from revsde.sample import DEFAULT_STEPS
+    assert defaults["steps"].default is None
+    assert revsde.sample.__module__ == "revsde.sampling.sample"
+    from revsde.sampling.sample import DEFAULT_STEPS
 
     assert DEFAULT_STEPS == 30
 
@@ -150,7 +151,7 @@ def test_thresholding_clips_the_data_prediction():
         (64, 2),
         method="euler",
         steps=50,
-        denoised_transform=revsde.thresholding.clip(1.0),
+        denoised_transform=revsde.models.thresholding.clip(1.0),
     )
     assert float(x.abs().max()) <= 1.0  # the final data prediction is clipped too
     assert float(x.abs().mean()) > 0.8  # the sampler was pulled towards the box's edge
@@ -160,10 +161,10 @@ def test_thresholding_clips_the_data_prediction():
 
 def test_dynamic_thresholding_follows_saharia_et_al():
     x0 = torch.tensor([[0.5, -0.2, 0.1, 0.3], [4.0, -2.0, 1.0, 0.5]])
-    out = revsde.thresholding.dynamic(ratio=1.0)(x0)
+    out = revsde.models.thresholding.dynamic(ratio=1.0)(x0)
     torch.testing.assert_close(out[0], x0[0])  # s = max(quantile, 1) = 1: unchanged
     torch.testing.assert_close(out[1], x0[1] / 4.0)  # s = 4: rescaled into [-1, 1]
-    capped = revsde.thresholding.dynamic(ratio=1.0, max_value=2.0)(x0)
+    capped = revsde.models.thresholding.dynamic(ratio=1.0, max_value=2.0)(x0)
     torch.testing.assert_close(capped[1], x0[1].clamp(-2, 2) / 2.0)
 
 

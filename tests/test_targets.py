@@ -9,7 +9,7 @@ from conftest import assert_cov, assert_mean, projection_ks_pvalue
 from scipy import stats
 from scipy.special import logsumexp
 
-from revsde.targets import Gaussian, GaussianMixture
+from revsde.evaluation.targets import Gaussian, GaussianMixture
 
 D64 = torch.float64
 

@@ -159,8 +159,8 @@ def test_from_config_builds_diffusers_tables(diffusers):
 def test_k_diffusion_samplers_drive_revsde_processes(k_sampling, kind):
     """k-diffusion's DPM-Solver++(2M) on ``as_denoiser(score, sde)`` equals revsde's
     ``dpmpp_2m`` on the same process and grid (the states in VE coordinates x / alpha)."""
-    from revsde.denoisers import as_denoiser
-    from revsde.targets import Gaussian
+    from revsde.evaluation.targets import Gaussian
+    from revsde.models.denoisers import as_denoiser
 
     sde = {"vp": revsde.VPSDE(), "subvp": revsde.SubVPSDE(), "flow": revsde.FlowMatchingSDE()}[kind]
     target = Gaussian(torch.tensor([1.0, -0.5], dtype=D64), torch.diag(torch.tensor([0.3, 2.0])))

@@ -9,7 +9,7 @@ import torch
 from scipy import integrate
 
 import revsde
-from revsde.targets import Gaussian
+from revsde.evaluation.targets import Gaussian
 from revsde.training import ImportanceSampler, dsm_loss
 
 D64 = torch.float64

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import revsde
-from revsde.exact import exact_solve
-from revsde.targets import Gaussian
+from revsde.evaluation.exact import exact_solve
+from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_parameter
-from ..sde import DiffusionSDE
+from .sde import DiffusionSDE
 
 
 class EDMSDE(DiffusionSDE):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..sde import DiffusionSDE
+from .sde import DiffusionSDE
 
 
 class FlowMatchingSDE(DiffusionSDE):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .._checks import TimeLike, check_parameter
-from ..sde import DiffusionSDE
+from .sde import DiffusionSDE
 
 
 class VESDE(DiffusionSDE):

@@ -40,9 +40,9 @@ from torch import Tensor
 
 from solvers import Solver, resolve, sdeint
 
-from ._checks import check_int, per_sample
-from .sample import default_spacing
-from .sde import DiffusionSDE
+from .._checks import check_int, per_sample
+from ..processes.sde import DiffusionSDE
+from ..sampling.sample import default_spacing
 from .targets import Gaussian
 
 D64 = torch.float64
@@ -228,7 +228,9 @@ def exact_solve(
     if not isinstance(start, tuple) and start not in ("prior", "exact"):
         raise ValueError(f"start must be 'prior', 'exact' or a (mean, var) pair, got {start!r}")
     if not isinstance(target, Gaussian):
-        raise TypeError(f"target must be a revsde.targets.Gaussian, got {type(target).__name__}")
+        raise TypeError(
+            f"target must be a revsde.evaluation.targets.Gaussian, got {type(target).__name__}"
+        )
     solver = resolve(method, **options)
     name = method if isinstance(method, str) else type(solver).__name__
     if solver.nonlinear_reason is not None:

@@ -1,7 +1,7 @@
 """Plugging a trained network into the reverse SDE: whatever it predicts, a score comes out.
 
-The conversions themselves (score, eps, x0, v, velocity) live in ``revsde.predictions``;
-denoisers in VE coordinates (k-diffusion, EDM) in ``revsde.denoisers``.
+The conversions themselves (score, eps, x0, v, velocity) live in ``revsde.models.predictions``;
+denoisers in VE coordinates (k-diffusion, EDM) in ``revsde.models.denoisers``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, check_int, checking, per_sample
+from .._checks import TimeLike, check_int, checking, per_sample
+from ..processes.sde import DiffusionSDE
 from .predictions import NEEDS_RATES, TO_SCORE, canonical
-from .sde import DiffusionSDE
 
 PREDICTIONS = TO_SCORE
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import check_parameter
+from .._checks import check_parameter
 from .adapter import _unwrap
 
 

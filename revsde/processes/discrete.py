@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_int
-from .processes import VESDE, VPSDE
+from .._checks import check_int
+from .song import VESDE, VPSDE
 
 
 def ddpm_betas(sde: VPSDE, n: int, *, dtype: torch.dtype | None = None) -> Tensor:

@@ -10,14 +10,13 @@ from typing import Any
 
 import torch
 
-from . import datasets
-from .checkpoint import load_checkpoint, save_checkpoint
-from .likelihood import bits_per_dim, log_likelihood
-from .metrics import sliced_w2
-from .nets import ScoreMLP
-from .processes import VPSDE
-from .sample import sample
-from .training import fit
+from ..evaluation.likelihood import bits_per_dim, log_likelihood
+from ..evaluation.metrics import sliced_w2
+from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.nets import ScoreMLP
+from ..processes import VPSDE
+from ..sampling.sample import sample
+from ..training import datasets, fit
 
 SAMPLERS = (("euler", 50), ("heun", 25), ("dpmpp_2m", 50), ("unipc", 50))
 
@@ -34,11 +33,11 @@ def train_example(
     progress: bool = True,
     n_eval: int = 2000,
 ) -> dict[str, Any]:
-    """Train on ``data`` (``revsde.datasets``), write ``out/model.pt`` and ``out/samples.png``,
-    and return the report: training time, the loss, each sampler's sliced W2 to held-out data
-    (``n_eval`` samples), the held-out negative log-likelihood per dimension (and bits/dim for
-    the digits; for the 2-D sets, a 16-component Gaussian mixture fitted to the training data
-    for scale)."""
+    """Train on ``data`` (``revsde.training.datasets``), write ``out/model.pt`` and
+    ``out/samples.png``, and return the report: training time, the loss, each sampler's sliced
+    W2 to held-out data (``n_eval`` samples), the held-out negative log-likelihood per dimension
+    (and bits/dim for the digits; for the 2-D sets, a 16-component Gaussian mixture fitted to
+    the training data for scale)."""
     out = Path(out)
     train, test, info = datasets.load(data, seed=seed)
     info["seed"] = seed

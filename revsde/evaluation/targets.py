@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, check_finite, check_int, coefficient_dtype, per_sample
-from .sde import DiffusionSDE
+from .._checks import TimeLike, check_finite, check_int, coefficient_dtype, per_sample
+from ..processes.sde import DiffusionSDE
 
 ArrayLike = Tensor | Sequence
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._checks import check_parameter
+from .._checks import check_parameter
 
 
 def clip(value: float = 1.0) -> Callable[[Tensor], Tensor]:

@@ -25,8 +25,8 @@ from torch import Tensor
 
 from solvers import resolve, sdeint
 
-from ._checks import check_finite, check_int, check_parameter, per_sample
-from .sde import DiffusionSDE
+from .._checks import check_finite, check_int, check_parameter, per_sample
+from ..processes.sde import DiffusionSDE
 
 DIVERGENCES = ("exact", "hutchinson")
 PROBES = ("rademacher", "gaussian")

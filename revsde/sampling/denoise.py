@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from ._checks import TimeLike, per_sample
-from .predictions import x0_from_score
-from .sde import DiffusionSDE
+from .._checks import TimeLike, per_sample
+from ..models.predictions import x0_from_score
+from ..processes.sde import DiffusionSDE
 
 
 def denoise(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from ._checks import TimeLike, as_time, check_finite, check_time_range, per_sample, trusted_calls
+from .._checks import TimeLike, as_time, check_finite, check_time_range, per_sample, trusted_calls
 
 if TYPE_CHECKING:
     from .reverse import ReverseSDE

@@ -23,7 +23,7 @@ def load(name: str, *, n: int = 10_000, seed: int = 0) -> tuple[Tensor, Tensor, 
         from sklearn import datasets
     except ImportError:
         raise ImportError(
-            "revsde.datasets needs scikit-learn: pip install 'revsde[examples]'"
+            "revsde.training.datasets needs scikit-learn: pip install 'revsde[examples]'"
         ) from None
     if name not in DATASETS:
         raise ValueError(f"name must be one of {list(DATASETS)}, got {name!r}")

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import (
+from .._checks import (
     TimeLike,
     as_time,
     check_int,
@@ -32,7 +32,7 @@ from ._checks import (
     per_sample,
     trusted_calls,
 )
-from .predictions import score_from_x0, x0_from_score
+from ..models.predictions import score_from_x0, x0_from_score
 from .sde import DiffusionSDE
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
@@ -114,8 +114,9 @@ class ReverseSDE(torch.nn.Module):
             ``(batch, *event_shape)``; the score always sees the latter.
         denoised_transform: applied to the data prediction x0_hat = (x + sigma^2 s)/alpha
             of every score evaluation before the score is formed again from it, e.g.
-            ``revsde.thresholding.clip()`` or ``revsde.thresholding.dynamic()`` (Saharia et al.
-            2022) for image models; ``None`` (the default) leaves the score as it is.
+            ``revsde.models.thresholding.clip()`` or ``revsde.models.thresholding.dynamic()``
+            (Saharia et al. 2022) for image models; ``None`` (the default) leaves the score as
+            it is.
         model_kwargs: keyword inputs passed to every call ``score(x, t, **model_kwargs)``
             (class labels, text embeddings for a ``ScoreAdapter``); tensors are per-sample
             when their leading dimension is the batch.

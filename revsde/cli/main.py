@@ -11,7 +11,7 @@ from pathlib import Path
 
 from solvers import SOLVERS
 
-from .compare import (
+from ..evaluation.compare import (
     DEFAULT_STEPS,
     EXACT_ONLY,
     GAUSSIAN_TARGETS,
@@ -23,7 +23,7 @@ from .compare import (
     run_checkpoint_study,
     run_study,
 )
-from .reverse import SPACINGS, parse_spacing
+from ..processes.reverse import SPACINGS, parse_spacing
 
 
 def _spacing(value: str) -> str:
@@ -385,7 +385,7 @@ def train_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
 def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
     """(sde, score, event_shape) of ``--checkpoint`` or ``--model module:callable``."""
     if args.checkpoint is not None:
-        from .checkpoint import load_checkpoint
+        from ..models.checkpoint import load_checkpoint
 
         if not args.checkpoint.is_file():
             parser.error(f"--checkpoint {str(args.checkpoint)!r} is not a file")
@@ -409,7 +409,7 @@ def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
 
 
 def sample_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .distributed import init, sample_job
+    from ..distributed import init, sample_job
 
     if args.method not in SOLVERS:
         parser.error(f"--method {args.method!r}: valid methods are {sorted(SOLVERS)}")

@@ -8,8 +8,8 @@ Gaussian W2 of the sample's first two moments. The same two numbers computed for
 exact sample of that size are the Monte Carlo noise floor: errors below it are not resolved.
 
 With ``exact=True`` (Gaussian targets) no sample is drawn: each method's output law at t_min
-is computed exactly (``revsde.exact``) and the error is its exact W2 (and KL) to the true law,
-with no floor; methods whose step is not affine are listed with the reason.
+is computed exactly (``revsde.evaluation.exact``) and the error is its exact W2 (and KL) to the
+true law, with no floor; methods whose step is not affine are listed with the reason.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import torch
 
 from solvers import SOLVERS, resolve, sdeint
 
+from ..processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
+from ..processes.reverse import parse_spacing
+from ..sampling.sample import default_spacing
 from .exact import exact_solve, exact_support
 from .metrics import moment_w2, sliced_w2
-from .processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
-from .reverse import parse_spacing
-from .sample import default_spacing
 from .targets import Gaussian, GaussianMixture
 
 SDES = {"vp": VPSDE, "subvp": SubVPSDE, "ve": VESDE, "cosine": CosineVPSDE}
@@ -401,8 +401,8 @@ def run_checkpoint_study(
     ODE methods' errors, from the same draws as their reference, are pathwise and fall below
     it). ``moment_w2`` holds the sliced W2 of the denoised samples to the held-out data, the
     study's headline error (``Study.error``): what a user of the samples sees."""
-    from . import datasets
-    from .checkpoint import load_checkpoint
+    from ..models.checkpoint import load_checkpoint
+    from ..training import datasets
 
     score, process, info = load_checkpoint(checkpoint)
     methods = default_methods() if methods is None else list(methods)

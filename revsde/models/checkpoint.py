@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
+from ..processes import VESDE, VPSDE, SubVPSDE
+from ..processes.sde import DiffusionSDE
 from .adapter import ScoreAdapter
 from .nets import ScoreMLP
-from .processes import VESDE, VPSDE, SubVPSDE
-from .sde import DiffusionSDE
 
 #: process name -> (class, the attributes that rebuild it)
 PROCESSES = {
@@ -29,7 +29,7 @@ def save_checkpoint(
     if name is None:
         raise TypeError(f"checkpoints hold {sorted(PROCESSES)} processes, got {type(sde).__name__}")
     if not isinstance(net, ScoreMLP):
-        raise TypeError(f"net must be a revsde.nets.ScoreMLP, got {type(net).__name__}")
+        raise TypeError(f"net must be a revsde.models.nets.ScoreMLP, got {type(net).__name__}")
     params = {a: getattr(sde, a) for a in PROCESSES[name][1]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -37,9 +37,9 @@ from torch import Tensor
 
 from solvers import Solver, resolve, sdeint
 
-from ._checks import check_int
+from .._checks import check_int
+from ..processes.sde import DiffusionSDE
 from .sample import default_spacing
-from .sde import DiffusionSDE
 
 D64 = torch.float64
 

@@ -10,9 +10,9 @@ from torch import Tensor
 
 from solvers import Solver, StepInfo, resolve, sdeint
 
-from ._checks import check_int, coefficient_dtype
-from .reverse import DenoisedTransform
-from .sde import DiffusionSDE
+from .._checks import check_int, coefficient_dtype
+from ..processes.reverse import DenoisedTransform
+from ..processes.sde import DiffusionSDE
 
 Generators = torch.Generator | Sequence[torch.Generator] | Sequence[int] | None
 
@@ -64,7 +64,7 @@ def sample(
             so that sample i is the same whatever the batch it is drawn in.
         callback: called after each step with a ``solvers.StepInfo`` (step index, times,
             state, the data prediction x0_hat); returning ``True`` stops the solve.
-        denoised_transform: e.g. ``revsde.thresholding.dynamic()``; see ``ReverseSDE``.
+        denoised_transform: e.g. ``revsde.models.thresholding.dynamic()``; see ``ReverseSDE``.
         model_kwargs: keyword inputs for every model call (class labels, text embeddings),
             per-sample tensors with the batch as leading dimension; see ``ReverseSDE``.
         grad: build the autograd graph (off by default: sampling runs under

@@ -45,24 +45,30 @@ def sliced_w2(x: Tensor, y: Tensor, n_projections: int = 64, *, seed: int = 0) -
     return float((px - py).square().mean().sqrt())
 
 
+def mixture_moment_features(x: Tensor, law: GaussianMixture) -> Tensor:
+    """Per-sample responsibility-weighted moments of a Gaussian mixture, ``(n, F)`` in float64:
+    r_k(x), then r_k(x) x, then r_k(x) x x^T (flattened), with r_k(x) = p(k | x). Their means
+    are what ``mixture_moment_deviations`` compares with the exact values; the difference of
+    two coupled samples' features, row by row, gives that comparison's standard error."""
+    x = x.double().cpu()
+    r = law.responsibilities(x)  # (n, K)
+    rx = r.unsqueeze(-1) * x.unsqueeze(1)  # (n, K, d)
+    rxx = rx.unsqueeze(-1) * x.unsqueeze(1).unsqueeze(-2)  # (n, K, d, d)
+    return torch.cat([r, rx.flatten(1), rxx.flatten(1)], dim=1)
+
+
 def mixture_moment_deviations(x: Tensor, law: GaussianMixture) -> Tensor:
     """The sample's deviations from the responsibility-weighted moments of a Gaussian mixture
     (see ``mixture_moment_error``), as one float64 vector: r_k means minus w_k, then the r_k x
     means minus w_k mu_k, then the r_k x x^T means minus w_k (C_k + mu_k mu_k^T). The difference
     of two samples' vectors estimates the difference of their laws' moments; for two samples
     coupled through one x_T and one Brownian path it does so with little Monte Carlo noise."""
-    x = x.double().cpu()
-    r = law.responsibilities(x)  # (n, K)
-    n = x.shape[0]
     w, mu, cov = law.weights.double(), law.means.double(), law.covs.double()
     second = cov + mu.unsqueeze(-1) * mu.unsqueeze(-2)
-    return torch.cat(
-        [
-            (r.mean(0) - w).flatten(),
-            (r.T @ x / n - w.unsqueeze(-1) * mu).flatten(),
-            (torch.einsum("nk,ni,nj->kij", r, x, x) / n - w.reshape(-1, 1, 1) * second).flatten(),
-        ]
+    exact = torch.cat(
+        [w, (w.unsqueeze(-1) * mu).flatten(), (w.reshape(-1, 1, 1) * second).flatten()]
     )
+    return mixture_moment_features(x, law).mean(0) - exact
 
 
 def mixture_moment_error(x: Tensor, law: GaussianMixture) -> float:

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import check_parameter, per_sample
+from .._checks import check_parameter, per_sample
+from ..processes.sde import DiffusionSDE
 from .adapter import _unwrap
 from .predictions import x0_from_score
-from .sde import DiffusionSDE
 
 
 class VECoordinates(torch.nn.Module):
