@@ -2,14 +2,14 @@
 prior, exact scores, Tweedie's step at t_min counted as an evaluation):
 
 1. the 2-D mixture of ``revsde compare``, scored by the responsibility-weighted moment error
-   (``revsde.metrics.mixture_moment_error``; its Monte Carlo floor is printed), and for the
-   reverse SDE also by a coupled weak error (``coupled_rows``: each run on the same x_T and
+   (``revsde.evaluation.metrics.mixture_moment_error``; its Monte Carlo floor is printed), and
+   for the reverse SDE also by a coupled weak error (``coupled_rows``: each run on the same x_T and
    Brownian path as a 4000-step Euler reference, the Monte Carlo noise largely cancelling);
 2. the d = 64 anisotropic Gaussian of ``revsde compare --exact`` (variances 0.01 to 3 along a
    random basis), scored with no Monte Carlo noise: the exact W2 distance of the output law at
    t_min to the law of the exact reverse process (or probability-flow ODE) from the same start
-   (the discretization part of ``revsde.exact``'s split: the prior's initialization error,
-   0.024 for the ODE here, is the same for every method and is left out). A fixed-step
+   (the discretization part of ``revsde.evaluation.exact``'s split: the prior's initialization
+   error, 0.024 for the ODE here, is the same for every method and is left out). A fixed-step
    method's law is exact for its grid; an adaptive run first chooses its grid on a batch of
    4000 samples (``SolveStats.accepted_times``), and the law reported is the method's on that
    grid (for the ODE the benchmark checks that the run's output is that fixed-step solve).
@@ -36,12 +36,15 @@ import torch
 
 import revsde
 import solvers
-from revsde.compare import gaussian_64, mixture_2d
-from revsde.exact import exact_solve
-from revsde.metrics import mixture_moment_deviations, mixture_moment_error
+from revsde.evaluation.compare import gaussian_64, mixture_2d
+from revsde.evaluation.exact import exact_solve
+from revsde.evaluation.metrics import mixture_moment_error, mixture_moment_features
 
 D64 = torch.float64
 SDE_TOLS = (0.2, 0.1, 0.05, 0.02)
+# ggf with error_scale="noise": the error in units of the step's noise scale, atol alone
+NOISE_TOLS = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005)
+NOISE = "ggf, error_scale=noise"
 ODE_TOLS = (1e-2, 1e-3, 1e-4, 1e-5)
 ODE_ADAPTIVE = ("bosh3", "dopri5", "dpmpp_2s", "dpmpp_3s")
 
@@ -101,13 +104,15 @@ def mixture_rows(samples, add, device):
     rsde, rode = sde.reverse(score), sde.reverse(score, probability_flow=True)
     x_T = torch.randn(samples, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
     x_T = x_T.to(device)
+    device = x_T.device  # with its index: the noise source compares cuda:0, not cuda
     floor = mixture_moment_error(
         law.sample(samples, generator=torch.Generator().manual_seed(1)), law
     )
 
-    def run(problem, method, setting, rsde, **kw):
+    def run(problem, method, setting, rsde, method_label=None, **kw):
         y, nfe, rejected, _ = solve(rsde, x_T, method, 2, **kw)
-        add("mixture", problem, method, setting, nfe, rejected, mixture_error(rsde, law, y))
+        error = mixture_error(rsde, law, y)
+        add("mixture", problem, method_label or method, setting, nfe, rejected, error)
 
     for n in (100, 200, 500, 1000):
         run("SDE", "euler", f"{n} steps", rsde, ts=rsde.times(n, device=device))
@@ -115,6 +120,9 @@ def mixture_rows(samples, add, device):
         for tol in SDE_TOLS:
             kw = {"adaptive": True, "rtol": tol, "atol": tol * ratio}
             run("SDE", "ggf", f"rtol {tol}, atol {tol * ratio:.3g}", rsde, **kw)
+    for tol in NOISE_TOLS:
+        kw = {"adaptive": True, "atol": tol, "error_scale": "noise", "method_label": NOISE}
+        run("SDE", "ggf", f"atol {tol}", rsde, **kw)
     for spacing in ("uniform", "quadratic"):
         for n in (10, 20, 50, 100):
             run(
@@ -133,17 +141,23 @@ def mixture_rows(samples, add, device):
     return floor
 
 
-def coupled_rows(samples, add):
+def coupled_rows(samples, add, device):
     """The reverse SDE on the mixture, each run coupled to a 4000-step Euler–Maruyama
     reference through the same x_T and the same Brownian path (a torchsde BrownianInterval
     with ``halfway_tree=True``, whose path does not depend on where it is queried): the error
     is the norm of the difference of the two denoised samples' moment deviations, a weak error
-    from which the Monte Carlo noise of the samples largely cancels."""
+    from which the Monte Carlo noise of the samples partly cancels. What is left is reported as
+    ``noise``: the norm that a difference of pure noise with the rows' per-sample variances
+    would have (its expectation for a zero error); an error below it is not resolved. The
+    cancellation is only as good as the coupling: a coarse run's path strays from the fine
+    reference's, so coarse runs carry more noise."""
     import torchsde
 
     sde, law = revsde.VPSDE(), mixture_2d(D64)
     rsde = sde.reverse(law.score(sde))
     x_T = torch.randn(samples, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
+    x_T = x_T.to(device)
+    device = x_T.device  # with its index: the noise source compares cuda:0, not cuda
 
     def run(method, ts=None, **options):
         bm = torchsde.BrownianInterval(
@@ -151,6 +165,7 @@ def coupled_rows(samples, add):
             t1=rsde.s_max,
             size=x_T.shape,
             dtype=D64,
+            device=device,
             entropy=11,
             tol=1e-6,
             halfway_tree=True,
@@ -161,21 +176,29 @@ def coupled_rows(samples, add):
                 rsde, x_T, ts, bm=bm, method=method, final_only=True, return_stats=True, **options
             )
             x0 = rsde.data_prediction(rsde.s_max, y)
-        return mixture_moment_deviations(x0, law), stats.nfe + 1, stats.rejected_steps
+        return mixture_moment_features(x0, law), stats.nfe + 1, stats.rejected_steps
 
-    reference, _, _ = run("euler", rsde.times(4000, dtype=D64))
+    reference, _, _ = run("euler", rsde.times(4000, dtype=D64, device=device))
 
     def add_run(method, setting, result):
-        deviations, nfe, rejected = result
-        error = float((deviations - reference).norm())
-        add("mixture, coupled", "SDE", method, setting, nfe, rejected, error)
+        features, nfe, rejected = result
+        difference = features - reference  # per sample: the coupling cancels their common noise
+        error = float(difference.mean(0).norm())
+        # the norm a pure-noise difference of this size would have: errors below it are noise
+        noise = float((difference.var(0) / samples).sum().sqrt())
+        add("mixture, coupled", "SDE", method, setting, nfe, rejected, error, noise)
 
     for n in (250, 500, 1000):
-        add_run("euler", f"{n} steps", run("euler", rsde.times(n, dtype=D64)))
+        add_run("euler", f"{n} steps", run("euler", rsde.times(n, dtype=D64, device=device)))
+    for n in (62, 125, 250):  # the adaptive pair's own method on a fixed uniform grid
+        add_run("ggf", f"{n} steps, uniform", run("ggf", rsde.times(n, dtype=D64, device=device)))
     for ratio in (1.0, 0.1):
         for tol in (*SDE_TOLS, 0.01):
             options = {"adaptive": True, "rtol": tol, "atol": tol * ratio}
             add_run("ggf", f"rtol {tol}, atol {tol * ratio:.3g}", run("ggf", **options))
+    for tol in NOISE_TOLS:
+        options = {"adaptive": True, "atol": tol, "error_scale": "noise"}
+        add_run(NOISE, f"atol {tol}", run("ggf", **options))
 
 
 def gaussian_rows(add):
@@ -188,13 +211,13 @@ def gaussian_rows(add):
         grid = rsde.t_max - torch.as_tensor(ts, dtype=D64)  # forward times, t_max first
         return exact_solve(sde, law, method, len(grid) - 1, spacing=grid, probability_flow=ode)
 
-    def adaptive(problem, method, setting, r, **kw):
+    def adaptive(problem, method, setting, r, label=None, **kw):
         y, nfe, rejected, grid = solve(r, x_T, method, 2, adaptive=True, **kw)
         if problem == "ODE":  # the adaptive run is the fixed-step solve on its accepted grid
             again, *_ = solve(r, x_T, method, 2, ts=torch.tensor(grid, dtype=D64))
             torch.testing.assert_close(y, again, rtol=1e-9, atol=1e-9)
         law_error = exact(method, grid, problem == "ODE").split()["discretization"]
-        add("gaussian64", problem, method, setting, nfe, rejected, law_error)
+        add("gaussian64", problem, label or method, setting, nfe, rejected, law_error)
 
     for n in (100, 200, 500, 1000):
         result = exact_solve(sde, law, "euler", n, spacing="uniform")
@@ -204,6 +227,8 @@ def gaussian_rows(add):
         for tol in SDE_TOLS:
             setting = f"rtol {tol}, atol {tol * ratio:.3g}"
             adaptive("SDE", "ggf", setting, rsde, rtol=tol, atol=tol * ratio)
+    for tol in NOISE_TOLS:
+        adaptive("SDE", "ggf", f"atol {tol}", rsde, label=NOISE, atol=tol, error_scale="noise")
     for spacing in ("uniform", "quadratic"):
         for n in (10, 20, 50, 100):
             result = exact_solve(sde, law, "heun", n, spacing=spacing, probability_flow=True)
@@ -219,7 +244,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--samples", type=int, default=200_000)
-    parser.add_argument("--device", default="cpu", help="for the mixture's samples")
+    parser.add_argument("--device", default="cpu", help="for the mixture's samples (both parts)")
     parser.add_argument("--coupled-samples", type=int, default=20_000)
     parser.add_argument(
         "--sections",
@@ -234,18 +259,18 @@ def main(argv=None):
         parser.error(f"--sections: unknown {sorted(unknown)}; valid: gaussian64, coupled, mixture")
     rows = []
 
-    def add(target, problem, method, setting, nfe, rejected, err):
-        rows.append((target, problem, method, setting, nfe, rejected, err))
+    def add(target, problem, method, setting, nfe, rejected, err, noise=None):
+        rows.append((target, problem, method, setting, nfe, rejected, err, noise))
         print(
             f"{target:10} {problem:4} {method:26} {setting:24} nfe {nfe:5d} rej {rejected:3d} "
-            f"err {err:.5f}",
+            f"err {err:.5f}" + ("" if noise is None else f" noise {noise:.5f}"),
             flush=True,
         )
 
     if "gaussian64" in sections:
         gaussian_rows(add)
     if "coupled" in sections:
-        coupled_rows(args.coupled_samples, add)
+        coupled_rows(args.coupled_samples, add, torch.device(args.device))
     floor = float("nan")
     if "mixture" in sections:
         floor = mixture_rows(args.samples, add, torch.device(args.device))
@@ -258,10 +283,11 @@ def main(argv=None):
     }
     header = f"machine: {platform.machine()}, torch {torch.__version__}, {args.device}, float64; "
     header += "; ".join(text for name, text in described.items() if name in sections)
-    table = "| target | problem | method | setting | NFE | rejected steps | error |\n"
-    table += "|---|---|---|---|---|---|---|\n"
+    table = "| target | problem | method | setting | NFE | rejected steps | error | noise |\n"
+    table += "|---|---|---|---|---|---|---|---|\n"
     table += "\n".join(
-        f"| {t} | {p} | {m} | {s} | {n} | {r} | {e:.5f} |" for t, p, m, s, n, r, e in rows
+        f"| {t} | {p} | {m} | {s} | {n} | {r} | {e:.5f} | {'' if z is None else f'{z:.5f}'} |"
+        for t, p, m, s, n, r, e, z in rows
     )
     print(header)
     if args.markdown:

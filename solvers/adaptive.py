@@ -29,13 +29,6 @@ def check_tolerances(rtol: Any, atol: Any, dt_min: Any, max_steps: Any) -> None:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
 
 
-def error_norm(err: Tensor, y0: Tensor, y1: Tensor, rtol: float, atol: float) -> float:
-    """The RMS over every element of the batch of err / max(atol, rtol max(|y0|, |y1|)) (one
-    host read)."""
-    scale = torch.maximum(y0.abs(), y1.abs()).mul_(rtol).clamp_min_(atol)
-    return float((err / scale).pow(2).mean().sqrt())
-
-
 def solve_adaptive(
     counted: Any,
     solver: Solver,
@@ -79,7 +72,7 @@ def solve_adaptive(
             y1, err, new_state = solver.step_with_error(
                 counted, t_tensor, t1_tensor, y, noise(t_tensor, t1_tensor, t1 - t), state
             )
-            e = error_norm(err, y, y1, rtol, atol)
+            e = solver.error_ratio(counted, t_tensor, y, y1, err, rtol, atol)
             if not math.isfinite(e):
                 raise NonFiniteError(
                     f"adaptive sdeint: the error estimate is {e} on the step from t = {t} to "
