@@ -26,6 +26,20 @@ from torch import Tensor
 from .base import Noise
 
 
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether two device specs name one device: ``"cuda"`` (no index) is the current CUDA
+    device, so it equals ``"cuda:0"`` when that is current (a torchsde Brownian object keeps the
+    device as it was given)."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.index is None or b.index is None:
+        current = torch.cuda.current_device() if a.type == "cuda" else 0
+        a_index = current if a.index is None else a.index
+        return a_index == (current if b.index is None else b.index)
+    return a.index == b.index
+
+
 class _Buffer:
     """A tensor to draw normals into: one reused buffer (``reuse``, the fast path for sampling)
     or a fresh tensor per draw (when autograd may keep a step's noise for backward)."""
@@ -151,7 +165,7 @@ class BrownianNoise:
     ):
         if tuple(bm.shape) != tuple(shape):
             raise ValueError(f"bm must have shape {tuple(shape)}, got {tuple(bm.shape)}")
-        if bm.dtype != dtype or torch.device(bm.device) != torch.device(device):
+        if bm.dtype != dtype or not same_device(bm.device, device):
             raise ValueError(
                 f"bm must have the state's dtype and device ({dtype}, {device}), "
                 f"got ({bm.dtype}, {bm.device})"

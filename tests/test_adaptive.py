@@ -287,3 +287,30 @@ def test_ggf_noise_scale_weak_error_falls_with_the_tolerance(kind):
     slope = float(np.polyfit(np.log(tols), np.log(errs), 1)[0])
     assert 0.7 < slope < 1.6, (slope, errs)
     assert nfes == sorted(nfes) and nfes[-1] > 1.5 * nfes[0], nfes
+
+
+def test_device_specs_with_and_without_an_index_name_one_device():
+    """A Brownian object made with device="cuda" must serve a state on "cuda:0" (the current
+    device): comparing the specs literally refused it (found on a GPU)."""
+    from solvers.noise import same_device
+
+    assert same_device("cpu", torch.device("cpu"))
+    assert not same_device("cpu", "meta")
+    if torch.cuda.is_available():
+        current = torch.cuda.current_device()
+        assert same_device("cuda", f"cuda:{current}")
+        assert same_device(f"cuda:{current}", "cuda")
+        assert not same_device("cuda", "cpu")
+    if torch.cuda.device_count() > 1:
+        assert not same_device("cuda:0", "cuda:1")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_a_brownian_object_on_an_unindexed_cuda_device_is_accepted():
+    rsde, _, _ = gaussian_reverse_sde(1)
+    y0 = torch.randn(8, 2, dtype=D64, device="cuda")
+    bm = torchsde.BrownianInterval(
+        t0=0.0, t1=rsde.s_max, size=y0.shape, dtype=D64, device="cuda", entropy=1
+    )
+    y = solvers.sdeint(rsde, y0, rsde.times(10, dtype=D64, device="cuda"), bm=bm, method="euler")
+    assert bool(torch.isfinite(y).all())
