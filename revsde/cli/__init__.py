@@ -1,5 +1,5 @@
 """The ``revsde`` command line (``main``) and the worked example it runs (``example``)."""
 
-from .main import main
+from .commands import main
 
 __all__ = ["main"]

@@ -1,8 +1,8 @@
 """Training a score network: the denoising score-matching loss for any prediction type
-(``dsm``), the training loop (``fit``) and the toy datasets of the worked example
+(``dsm``), the training loop ``fit`` (``loop``) and the toy datasets of the worked example
 (``datasets``)."""
 
 from .dsm import ImportanceSampler, dsm_loss
-from .fit import fit
+from .loop import fit
 
 __all__ = ["ImportanceSampler", "dsm_loss", "fit"]
