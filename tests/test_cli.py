@@ -85,7 +85,7 @@ def test_device_and_out_are_checked_before_the_study(tmp_path, capsys, monkeypat
 
 
 def test_bit_identical_methods_share_one_curve():
-    from revsde.cli.main import identical_curves
+    from revsde.cli.commands import identical_curves
     from revsde.evaluation.compare import Run, Study
 
     study = Study("vp", "mixture2d", 10, 0, "float64", "cpu", 0.1, 0.1)
