@@ -421,7 +421,7 @@ def sdeint(
         shape = _noise_shape(sde, t_start, y0)
         if adaptive:
             if bm is None and not solver.ode_only:
-                bm = _brownian_interval(times, shape, y0, generator)
+                bm = _brownian_interval(times, shape, y0, generator, tdtype)
             noise = _noise_source(bm, generator, shape, y0, solver)
             out, n_steps, n_rejected, accepted = solve_adaptive(
                 counted,
@@ -513,16 +513,21 @@ def _check_adaptive(solver: Solver, method_name: str, generator, callback, progr
         raise ValueError("adaptive=True does not support callback or progress yet")
 
 
-def _brownian_interval(times: list[float], shape, y0: Tensor, generator) -> Any:
+def _brownian_interval(
+    times: list[float], shape, y0: Tensor, generator, tdtype: torch.dtype
+) -> Any:
     """A torchsde BrownianInterval over the solve, seeded from ``generator`` (or torch's global
-    generator), so that retried steps query one Brownian path."""
+    generator), so that retried steps query one Brownian path. Its ends are the loop's time
+    values in their own dtype: float32 times may round past the float ends (0.999 -> 0.99900001),
+    which torchsde warns about on every query there."""
     import torchsde
 
     device = generator.device if generator is not None else None  # a CUDA generator draws there
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
+    t0, t1 = (float(torch.tensor(t, dtype=tdtype)) for t in (times[0], times[-1]))
     return torchsde.BrownianInterval(
-        t0=times[0],
-        t1=times[-1],
+        t0=t0,
+        t1=t1,
         size=shape,
         dtype=y0.dtype,
         device=y0.device,

@@ -314,3 +314,27 @@ def test_a_brownian_object_on_an_unindexed_cuda_device_is_accepted():
     )
     y = solvers.sdeint(rsde, y0, rsde.times(10, dtype=D64, device="cuda"), bm=bm, method="euler")
     assert bool(torch.isfinite(y).all())
+
+
+def test_a_float32_adaptive_sde_solve_queries_its_brownian_path_inside_its_ends():
+    """In float32 the loop's time 0.999 is 0.99900001: a Brownian interval ending at the float
+    0.999 warned on every query there (torchsde's "Should have tb<=t1"). Its ends are now the
+    loop's own time values; any warning fails this test."""
+    import warnings
+
+    rsde, _, _ = gaussian_reverse_sde(1)
+    y0 = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = solvers.sdeint(
+            rsde,
+            y0,
+            [0.0, rsde.s_max],
+            method="ggf",
+            adaptive=True,
+            atol=0.05,
+            error_scale="noise",
+            generator=torch.Generator().manual_seed(1),
+            final_only=True,
+        )
+    assert y.dtype == torch.float32 and bool(torch.isfinite(y).all())

@@ -40,6 +40,9 @@ def sample(
     model_kwargs: dict[str, Any] | None = None,
     grad: bool = False,
     compile: bool | dict[str, Any] = False,
+    adaptive: bool = False,
+    rtol: float | None = None,
+    atol: float | None = None,
     **options: Any,
 ) -> Tensor:
     """Draw ``shape = (batch, *event_shape)`` samples: x_T from the prior, ``steps`` steps of
@@ -71,6 +74,13 @@ def sample(
             ``torch.no_grad()``, so memory does not grow with the number of steps).
         compile: ``True`` (or a dict of ``torch.compile`` arguments) compiles the score
             function; the sampling path has no graph breaks.
+        adaptive: let a method with an embedded error estimate (``ggf`` on the reverse SDE;
+            ``bosh3``, ``dopri5``, ``dpmpp_2s``, ``dpmpp_3s`` on the probability-flow ODE)
+            choose its own steps from t_max to t_min under ``rtol``/``atol`` (``sdeint``'s
+            defaults where not given); ``steps`` and ``spacing`` are then not taken. Step sizes
+            are shared by the batch, so per-sample generators are refused; e.g.
+            ``sample(sde, score, shape, "ggf", adaptive=True, atol=0.01,
+            error_scale="noise")``.
         **options: solver options (``n_corrector_steps``, ``snr``...).
     """
     if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2:
@@ -79,6 +89,13 @@ def sample(
         )
     for n in shape:
         check_int("every entry of shape", n, low=1)
+    if adaptive and (steps is not None or spacing is not None):
+        raise ValueError(
+            "adaptive=True chooses its own steps: leave steps and spacing out (got "
+            f"steps={steps!r}, spacing={'a tensor' if isinstance(spacing, Tensor) else spacing!r})"
+        )
+    if not adaptive and (rtol is not None or atol is not None):
+        raise ValueError("rtol and atol are for adaptive=True; a fixed grid takes steps=")
     if steps is not None:
         steps = check_int("steps", steps, low=1)
     elif not isinstance(spacing, Tensor):
@@ -107,23 +124,30 @@ def sample(
     )
     if spacing is None:
         spacing = default_spacing(solver, sde)
+    tolerances = {k: v for k, v in (("rtol", rtol), ("atol", atol)) if v is not None}
     with torch.set_grad_enabled(grad):
         x_T = _prior(sde, tuple(shape), generators, dtype, device)
-        ts = rsde.times(
-            steps, spacing=spacing, dtype=coefficient_dtype(x_T.dtype), device=x_T.device
-        )
+        if adaptive:
+            ts, dt = [0.0, rsde.s_max], None
+        else:
+            ts = rsde.times(
+                steps, spacing=spacing, dtype=coefficient_dtype(x_T.dtype), device=x_T.device
+            )
+            # a one-step grid is what steps=1 asks for: dt says so (no torchsde-convention
+            # warning, which is for a bare two-point ts)
+            dt = float(ts[-1] - ts[0]) if len(ts) == 2 else None
         x = sdeint(
             rsde,
             x_T,
             ts,
             method=solver,
-            # a one-step grid is what steps=1 asks for: dt says so (no torchsde-convention
-            # warning, which is for a bare two-point ts)
-            dt=float(ts[-1] - ts[0]) if len(ts) == 2 else None,
+            dt=dt,
+            adaptive=adaptive,
             final_only=True,
             generator=generators,
             progress=progress,
             callback=callback,
+            **tolerances,
         )
         return rsde.data_prediction(rsde.s_max, x) if denoise else x
 
