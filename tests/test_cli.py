@@ -117,6 +117,18 @@ def test_adaptive_runs_join_the_study_with_every_evaluation(tmp_path):
     assert not any("euler (adaptive)" == r["method"] for r in study["runs"])
 
 
+def test_ggf_joins_the_study_with_the_paper_rule_and_the_noise_scale(tmp_path):
+    """--adaptive runs ggf twice per tolerance: the paper's rule (rtol = atol = tol) and
+    error_scale="noise" (atol = tol); the two are different runs with different step counts."""
+    argv = ["compare", "--samples", "300", "--steps", "8", "--methods", "ggf"]
+    assert main([*argv, "--adaptive", "0.05", "--out", str(tmp_path), "--no-progress"]) == 0
+    study = json.loads((tmp_path / "compare.json").read_text())
+    by_name = {r["method"]: r for r in study["runs"]}
+    assert by_name["ggf (adaptive)"]["spacing"] == "rtol=0.05"
+    assert by_name["ggf (adaptive, noise scale)"]["spacing"] == "atol=0.05"
+    assert by_name["ggf (adaptive)"]["steps"] != by_name["ggf (adaptive, noise scale)"]["steps"]
+
+
 def test_compare_exact_has_no_floor_and_lists_the_methods_without_a_law(tmp_path, capsys):
     argv = ["compare", "--exact", "--target", "gaussian2d", "--steps", "16,64,256"]
     argv += ["--methods", "euler,heun,pc", "--adaptive", "0.01"]

@@ -224,14 +224,15 @@ def print_table(study: Study) -> None:
         header = f"{'sliced W2':>10} {'moment W2':>10}"
     if study.checkpoint:
         header = f"{'vs fine':>10} {'to data':>10}"
-    print(f"{'method':>18} {'grid':>10} {'steps':>6} {'NFE':>6} {header} {'seconds':>8}")
+    w = max([18, *(len(r.method) for r in study.runs)])
+    print(f"{'method':>{w}} {'grid':>10} {'steps':>6} {'NFE':>6} {header} {'seconds':>8}")
     for r in study.runs:
         first = r.sliced_w2 if study.checkpoint else study.error(r)
         second = r.kl if study.exact else r.moment_w2
         errors = f"{first:10.4g} {second:10.4g}"
         ci = f"  ±{r.sliced_w2_ci:.2g} ±{r.moment_w2_ci:.2g}" if r.sliced_w2_ci is not None else ""
         print(
-            f"{r.method:>18} {r.spacing:>10} {r.steps:6d} {r.nfe:6d} {errors} {r.seconds:8.2f}{ci}"
+            f"{r.method:>{w}} {r.spacing:>10} {r.steps:6d} {r.nfe:6d} {errors} {r.seconds:8.2f}{ci}"
         )
     if study.seeds > 1:
         print(f"mean over {study.seeds} seeds, ± the 95% confidence half-widths")
@@ -244,7 +245,7 @@ def print_table(study: Study) -> None:
         print(f"noise floor: sliced W2 {floors[0]:.4f}, moment W2 {floors[1]:.4f}")
         print("slope of log(sliced W2) vs log(NFE), over points above twice the floor:")
     for method, slope in study.slopes.items():
-        print(f"{method:>18} {_fmt(slope)}")
+        print(f"{method:>{w}} {_fmt(slope)}")
 
 
 def print_budgets(study: Study, budgets: tuple[int, ...], target_error: float | None) -> None:

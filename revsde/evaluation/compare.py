@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -121,6 +122,19 @@ class Study:
         return asdict(self)
 
 
+#: adaptive runs beside the default one, per method: name -> solver options; these sweep atol
+#: (rtol unused): ggf's tolerance in units of the diffusion (``solvers.ggf``)
+ADAPTIVE_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "ggf": {"noise scale": {"error_scale": "noise"}}
+}
+
+
+def _run_name(method: str, tol: float | None, variant: str) -> str:
+    if tol is None:
+        return method
+    return f"{method} (adaptive, {variant})" if variant else f"{method} (adaptive)"
+
+
 def default_methods() -> list[str]:
     """Every registered method: SDE methods on the reverse SDE, ODE-only ones on the
     probability-flow ODE."""
@@ -155,8 +169,10 @@ def run_study(
     """Run every method at every step count; see the module docstring for the metrics.
 
     ``adaptive_rtols``: also run each method with an embedded error estimate (``bosh3``,
-    ``dopri5``, ``ggf``) with ``adaptive=True`` at each of these rtol (= atol), recorded as
-    method ``"<name> (adaptive)"`` with its accepted steps and every evaluation, so that it lands
+    ``dopri5``, ``dpmpp_2s``, ``dpmpp_3s``, ``ggf``) with ``adaptive=True`` at each of these
+    rtol (= atol), recorded as method ``"<name> (adaptive)"``, and each variant of
+    ``ADAPTIVE_VARIANTS`` at these atol (``"ggf (adaptive, noise scale)"``), with its accepted
+    steps and every evaluation, so that it lands
     on the same error-against-evaluations plot.
 
     ``seeds``: repeat the Monte Carlo study with seeds ``seed + 1000 j``, j < seeds (fresh
@@ -270,24 +286,29 @@ def _monte_carlo_pass(
     reference = law.sample(samples, generator=torch.Generator().manual_seed(seed + 1))
     second = law.sample(samples, generator=torch.Generator().manual_seed(seed + 2))
     runs: list[Run] = []
-    jobs = [(m, n, None) for m in methods for n in steps]
+    jobs = [(m, n, None, "") for m in methods for n in steps]
     jobs += [
-        (m, None, tol)
+        (m, None, tol, variant)
         for m in methods
         if SOLVERS[m].error_exponent is not None
+        for variant in ("", *ADAPTIVE_VARIANTS.get(m, {}))
         for tol in adaptive_rtols
     ]
     if progress:
         from tqdm.auto import tqdm
 
         jobs = tqdm(jobs, desc="compare", unit="run")
-    for method, n, tol in jobs:
+    for method, n, tol, variant in jobs:
         solver = resolve(method)
         problem = rode if solver.ode_only else rsde
         grid = spacing or default_spacing(solver, process)
         start = time.perf_counter()
         if tol is None:
             ts, options = problem.times(n, spacing=grid, dtype=torch_dtype, device=device), {}
+        elif variant:
+            ts, options = [0.0, problem.s_max], {"adaptive": True, "atol": tol}
+            options.update(ADAPTIVE_VARIANTS[method][variant])
+            grid = f"atol={tol:g}"
         else:
             ts, options = [0.0, problem.s_max], {"adaptive": True, "rtol": tol, "atol": tol}
             grid = f"rtol={tol:g}"
@@ -307,7 +328,7 @@ def _monte_carlo_pass(
         y = y.detach().double().cpu()
         runs.append(
             Run(
-                method if tol is None else f"{method} (adaptive)",
+                _run_name(method, tol, variant),
                 stats.steps,
                 stats.nfe,
                 sliced_w2(y, reference, seed=seed),
@@ -335,10 +356,11 @@ def _exact_study(
             study.not_exact[method] = reason
     for method in methods:
         if SOLVERS[method].error_exponent is not None and adaptive_rtols:
-            study.not_exact[f"{method} (adaptive)"] = (
-                "adaptive step sizes depend on the error norm of the whole batch, so the output "
-                "is not an affine map of the start and the noise"
-            )
+            for variant in ("", *ADAPTIVE_VARIANTS.get(method, {})):
+                study.not_exact[_run_name(method, 0.0, variant)] = (
+                    "adaptive step sizes depend on the error norm of the whole batch, so the "
+                    "output is not an affine map of the start and the noise"
+                )
     jobs = [(m, n) for m in methods if m not in study.not_exact for n in steps]
     if progress:
         from tqdm.auto import tqdm
