@@ -104,7 +104,6 @@ def mixture_rows(samples, add, device):
     rsde, rode = sde.reverse(score), sde.reverse(score, probability_flow=True)
     x_T = torch.randn(samples, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
     x_T = x_T.to(device)
-    device = x_T.device  # with its index: the noise source compares cuda:0, not cuda
     floor = mixture_moment_error(
         law.sample(samples, generator=torch.Generator().manual_seed(1)), law
     )
@@ -157,7 +156,6 @@ def coupled_rows(samples, add, device):
     rsde = sde.reverse(law.score(sde))
     x_T = torch.randn(samples, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
     x_T = x_T.to(device)
-    device = x_T.device  # with its index: the noise source compares cuda:0, not cuda
 
     def run(method, ts=None, **options):
         bm = torchsde.BrownianInterval(

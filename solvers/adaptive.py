@@ -29,6 +29,22 @@ def check_tolerances(rtol: Any, atol: Any, dt_min: Any, max_steps: Any) -> None:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
 
 
+def error_ratio(
+    solver: Solver,
+    sde: Any,
+    t0: Tensor,
+    y0: Tensor,
+    y1: Tensor,
+    err: Tensor,
+    rtol: float,
+    atol: float,
+) -> float:
+    """The RMS over every element of the batch of err / ``solver.tolerance(...)``: <= 1
+    accepts the step (one host read)."""
+    scale = solver.tolerance(sde, t0, y0, y1, rtol, atol)
+    return float((err / scale).pow(2).mean().sqrt())
+
+
 def solve_adaptive(
     counted: Any,
     solver: Solver,
@@ -72,7 +88,7 @@ def solve_adaptive(
             y1, err, new_state = solver.step_with_error(
                 counted, t_tensor, t1_tensor, y, noise(t_tensor, t1_tensor, t1 - t), state
             )
-            e = solver.error_ratio(counted, t_tensor, y, y1, err, rtol, atol)
+            e = error_ratio(solver, counted, t_tensor, y, y1, err, rtol, atol)
             if not math.isfinite(e):
                 raise NonFiniteError(
                     f"adaptive sdeint: the error estimate is {e} on the step from t = {t} to "

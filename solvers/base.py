@@ -29,8 +29,8 @@ Each solver class declares what the loop checks before it starts:
 - ``error_exponent``: set by methods with an embedded error estimate
   (``step_with_error(sde, t0, t1, y0, noise, state) -> (y1, err, state)``), which
   ``sdeint(adaptive=True)`` controls; the controller's exponent, 1/(q + 1) for a local error
-  of order q + 1; ``None`` otherwise. The loop holds ``error_ratio`` (by default the RMS of
-  err / max(atol, rtol max(|y0|, |y1|))) at or below 1; a method may measure it otherwise;
+  of order q + 1; ``None`` otherwise. The loop holds the RMS of err / ``tolerance(...)`` (by
+  default max(atol, rtol max(|y0|, |y1|))) at or below 1; a method may scale it otherwise;
 - ``preferred_spacing``: the name of the time grid the method measured best on, for callers
   that build grids (revsde's ``ReverseSDE.times``), or ``None``;
 - ``nonlinear_reason``: ``None`` when a step is an affine map of the state and the noise
@@ -179,15 +179,14 @@ class Solver:
     ) -> tuple[Tensor, Any]:
         raise NotImplementedError
 
-    def error_ratio(
-        self, sde: Any, t0: Tensor, y0: Tensor, y1: Tensor, err: Tensor, rtol: float, atol: float
-    ) -> float:
-        """How large the error estimate ``err`` of the step from ``y0`` to ``y1`` is against the
-        tolerance (<= 1 accepts): the RMS over every element of the batch of
-        err / max(atol, rtol max(|y0|, |y1|)), the mixed norm of Hairer, Nørsett & Wanner
-        (1993, II.4). One host read."""
-        scale = torch.maximum(y0.abs(), y1.abs()).mul_(rtol).clamp_min_(atol)
-        return float((err / scale).pow(2).mean().sqrt())
+    def tolerance(
+        self, sde: Any, t0: Tensor, y0: Tensor, y1: Tensor, rtol: float, atol: float
+    ) -> Tensor:
+        """The per-element scale the error estimate of the step from ``y0`` to ``y1`` is
+        measured against (the loop accepts when the RMS of err / scale is <= 1): by default
+        max(atol, rtol max(|y0|, |y1|)), the mixed tolerance of Hairer, Nørsett & Wanner
+        (1993, II.4)."""
+        return torch.maximum(y0.abs(), y1.abs()).mul_(rtol).clamp_min_(atol)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -72,11 +72,10 @@ class GottaGoFast(Solver):
         err = 0.5 * (k2 - k1)
         return y_euler + err, err, state
 
-    def error_ratio(self, sde, t0, y0, y1, err, rtol, atol):
+    def tolerance(self, sde, t0, y0, y1, rtol, atol):
         if self.error_scale == "state":
-            return super().error_ratio(sde, t0, y0, y1, err, rtol, atol)
-        scale = noise_scale(sde, t0, y0).mul_(atol)
-        return float((err / scale).pow(2).mean().sqrt())
+            return super().tolerance(sde, t0, y0, y1, rtol, atol)
+        return noise_scale(sde, t0, y0).mul_(atol)
 
 
 def noise_scale(sde: Any, t: Tensor, y: Tensor) -> Tensor:

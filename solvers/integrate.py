@@ -344,7 +344,7 @@ def sdeint(
 
     ``adaptive=True`` takes error-controlled steps (methods with an embedded error estimate:
     ``bosh3``, ``dopri5``, ``dpmpp_2s``, ``dpmpp_3s`` for ODEs, ``ggf`` for additive-noise
-    SDEs) with the tolerances ``rtol``/``atol`` (measured by the method's ``error_ratio``), a
+    SDEs) with the tolerances ``rtol``/``atol`` (scaled by the method's ``tolerance``), a
     first step ``dt`` (default 1 % of the span), at least
     ``dt_min``, at most ``max_steps`` tries, and the step-size ``controller`` (a
     `solvers.controller.PIController`); outputs land exactly on ``ts``; a stochastic method

@@ -257,8 +257,9 @@ def print_budgets(study: Study, budgets: tuple[int, ...], target_error: float | 
     if target_error is not None:
         print(f"fewest evaluations to reach error {target_error:g}:")
         reach = fewest_evaluations(study, target_error)
+        w = max([18, *map(len, reach)])
         for method, nfe in sorted(reach.items(), key=lambda kv: (kv[1] is None, kv[1] or 0)):
-            print(f"{method:>18} {'not reached' if nfe is None else nfe}")
+            print(f"{method:>{w}} {'not reached' if nfe is None else nfe}")
 
 
 def write_outputs(study: Study, out: Path, target_error: float | None = None) -> list[Path]:
