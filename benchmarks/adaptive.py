@@ -38,7 +38,7 @@ import revsde
 import solvers
 from revsde.evaluation.compare import gaussian_64, mixture_2d
 from revsde.evaluation.exact import exact_solve
-from revsde.evaluation.metrics import mixture_moment_error, mixture_moment_features
+from revsde.evaluation.metrics import coupled_moment_error, mixture_moment_error
 
 D64 = torch.float64
 SDE_TOLS = (0.2, 0.1, 0.05, 0.02)
@@ -174,16 +174,14 @@ def coupled_rows(samples, add, device):
                 rsde, x_T, ts, bm=bm, method=method, final_only=True, return_stats=True, **options
             )
             x0 = rsde.data_prediction(rsde.s_max, y)
-        return mixture_moment_features(x0, law), stats.nfe + 1, stats.rejected_steps
+        return x0, stats.nfe + 1, stats.rejected_steps
 
     reference, _, _ = run("euler", rsde.times(4000, dtype=D64, device=device))
 
     def add_run(method, setting, result):
-        features, nfe, rejected = result
-        difference = features - reference  # per sample: the coupling cancels their common noise
-        error = float(difference.mean(0).norm())
-        # the norm a pure-noise difference of this size would have: errors below it are noise
-        noise = float((difference.var(0) / samples).sum().sqrt())
+        x0, nfe, rejected = result
+        # per sample: the coupling cancels their common noise; errors below `noise` are noise
+        error, noise = coupled_moment_error(x0, reference, law)
         add("mixture, coupled", "SDE", method, setting, nfe, rejected, error, noise)
 
     for n in (250, 500, 1000):

@@ -1,11 +1,23 @@
 """Solver accuracy against step count on closed-form problems: the study behind
 ``revsde compare``.
 
-Every method starts from the same draws of the exact law at t_max and uses the same noise seed
-at every step count. The error is measured at t_min against the exact law of x_{t_min} (a target's
-``marginal``): the sliced 2-Wasserstein distance to an equally large exact sample, and the
-Gaussian W2 of the sample's first two moments. The same two numbers computed for a second
-exact sample of that size are the Monte Carlo noise floor: errors below it are not resolved.
+Every method starts from the same draws of the exact law at t_max and reads its noise off one
+Brownian path (``coupling.GridBrownianPath``). Its error at t_min is measured three ways:
+
+- **coupled** (the default headline, ``metric="coupled"``): against a fine solve of the same
+  equation from the same draws and the same Brownian path (``REFERENCE_SDE_STEPS``
+  Euler–Maruyama steps for the reverse SDE, dopri5 at ``REFERENCE_ODE_TOL`` for the
+  probability-flow ODE), by the responsibility-weighted moments of the target
+  (``metrics.coupled_moment_error``), with the run's own Monte Carlo noise. Started from the
+  exact law at t_max, the fine solves are exact samples of the law at t_min up to their own
+  small error (``Study.reference_check``), so this is the run's weak error, estimated with
+  little noise where the run stays close to the fine path (every ODE method, SDE methods as
+  their steps shrink);
+- the sliced 2-Wasserstein distance to an equally large exact sample (``metric="sliced"``);
+- the Gaussian W2 of the sample's first two moments.
+
+The last two computed for a second exact sample of that size are the Monte Carlo noise floor
+of the uncoupled errors.
 
 With ``exact=True`` (Gaussian targets) no sample is drawn: each method's output law at t_min
 is computed exactly (``revsde.evaluation.exact``) and the error is its exact W2 (and KL) to the
@@ -27,8 +39,9 @@ from solvers import SOLVERS, resolve, sdeint
 from ..processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
 from ..processes.reverse import parse_spacing
 from ..sampling.sample import default_spacing
+from .coupling import GridBrownianPath
 from .exact import exact_solve, exact_support
-from .metrics import moment_w2, sliced_w2
+from .metrics import coupled_moment_error, moment_w2, sliced_w2
 from .targets import Gaussian, GaussianMixture
 
 SDES = {"vp": VPSDE, "subvp": SubVPSDE, "ve": VESDE, "cosine": CosineVPSDE}
@@ -77,6 +90,11 @@ TARGETS = {
 GAUSSIAN_TARGETS = ("gaussian2d", "gaussian64", "gaussian3072")
 EXACT_ONLY = ("gaussian3072",)
 DEFAULT_STEPS = (10, 20, 50, 100, 200, 500)
+METRICS = ("coupled", "sliced")
+#: the coupled error's fine solves: Euler–Maruyama steps (uniform) on the reverse SDE, whose
+#: grid is also the stored grid of the shared Brownian path, and dopri5's rtol = atol on the ODE
+REFERENCE_SDE_STEPS = 2000
+REFERENCE_ODE_TOL = 1e-8
 
 
 @dataclass
@@ -92,6 +110,11 @@ class Run:
     #: 95 % confidence half-widths over repeated seeds (``seeds > 1``)
     sliced_w2_ci: float | None = None
     moment_w2_ci: float | None = None
+    #: the coupled error (Monte Carlo studies), its Monte Carlo noise (the mean over seeds'
+    #: noise divided by sqrt(seeds) when ``seeds > 1``) and its 95 % half-width over seeds
+    coupled: float | None = None
+    coupled_noise: float | None = None
+    coupled_ci: float | None = None
 
 
 @dataclass
@@ -112,11 +135,38 @@ class Study:
     checkpoint: bool = False
     #: methods without an exact law (exact mode), with the reason
     not_exact: dict[str, str] = field(default_factory=dict)
+    #: the headline error of a Monte Carlo study on a closed-form target (``METRICS``)
+    metric: str = "sliced"
+    #: the fine solves' own error, as coupled error and noise: each against a solve twice as
+    #: fine or tight ("sde": REFERENCE_SDE_STEPS // 2 steps against REFERENCE_SDE_STEPS, whose
+    #: first-order error is about the difference; "ode": dopri5 at 100 x the tolerance)
+    reference_check: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def error(self, run: Run) -> float:
         """The run's headline error: the exact W2 in exact mode, the sliced W2 to held-out
-        data for a learned model, else the sliced W2 to the exact law."""
-        return run.moment_w2 if self.exact or self.checkpoint else run.sliced_w2
+        data for a learned model, else the coupled error or the sliced W2 to the exact law
+        (``metric``)."""
+        if self.exact or self.checkpoint:
+            return run.moment_w2
+        return run.coupled if self.metric == "coupled" else run.sliced_w2
+
+    def bound(self, run: Run) -> float:
+        """The headline error as the budget table ranks it: for the coupled error, its upper
+        bound (error + 2 noise), so that a run within its noise wins nothing; else the
+        error."""
+        if self.metric == "coupled" and not (self.exact or self.checkpoint):
+            return run.coupled + 2.0 * run.coupled_noise
+        return self.error(run)
+
+    def floor(self, run: Run) -> float:
+        """The Monte Carlo noise of the run's headline error (0 in exact mode): the coupled
+        error's own noise, or the sliced W2's noise floor; errors below about twice it are
+        not resolved."""
+        if self.exact:
+            return 0.0
+        if self.metric == "coupled" and not self.checkpoint:
+            return run.coupled_noise
+        return self.noise_floor_sliced_w2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,10 +191,12 @@ def default_methods() -> list[str]:
     return sorted(SOLVERS)
 
 
-def fit_slope(nfe: list[int], err: list[float], floor: float) -> float | None:
+def fit_slope(nfe: list[int], err: list[float], floor: float | list[float]) -> float | None:
     """Slope of log(error) against log(NFE) over the points well above the noise floor
-    (error > 2 floor); ``None`` with fewer than two such points."""
-    pts = [(n, e) for n, e in zip(nfe, err, strict=True) if e > 2.0 * floor and e > 0]
+    (error > 2 floor; ``floor`` one value or one per point); ``None`` with fewer than two such
+    points."""
+    floors = floor if isinstance(floor, list) else [floor] * len(err)
+    pts = [(n, e) for n, e, f in zip(nfe, err, floors, strict=True) if e > 2.0 * f and e > 0]
     if len(pts) < 2:
         return None
     x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
@@ -165,8 +217,11 @@ def run_study(
     adaptive_rtols: tuple[float, ...] = (),
     exact: bool = False,
     seeds: int = 1,
+    metric: str = "coupled",
 ) -> Study:
-    """Run every method at every step count; see the module docstring for the metrics.
+    """Run every method at every step count; see the module docstring for the metrics
+    (``metric``: the headline error of a Monte Carlo study, one of ``METRICS``; every run
+    records all of them).
 
     ``adaptive_rtols``: also run each method with an embedded error estimate (``bosh3``,
     ``dopri5``, ``dpmpp_2s``, ``dpmpp_3s``, ``ggf``) with ``adaptive=True`` at each of these
@@ -202,6 +257,8 @@ def run_study(
         parse_spacing(spacing)  # a clear error before any work
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
     if any(not (isinstance(r, float) and 0 < r < 1) for r in adaptive_rtols):
@@ -213,7 +270,9 @@ def run_study(
         return _exact_study(
             process, law0, sde, target, methods, steps, seed, spacing, adaptive_rtols, progress
         )
-    study = Study(sde, target, samples, seed, dtype, str(device), 0.0, 0.0, seeds=seeds)
+    study = Study(
+        sde, target, samples, seed, dtype, str(device), 0.0, 0.0, seeds=seeds, metric=metric
+    )
     passes = [
         _monte_carlo_pass(
             process,
@@ -230,22 +289,26 @@ def run_study(
         )
         for j in range(seeds)
     ]
-    floors = [(p[1], p[2]) for p in passes]
-    study.noise_floor_sliced_w2 = float(np.mean([f[0] for f in floors]))
-    study.noise_floor_moment_w2 = float(np.mean([f[1] for f in floors]))
-    for rows in zip(*(p[0] for p in passes), strict=True):
+    study.noise_floor_sliced_w2 = float(np.mean([p.floor_sliced for p in passes]))
+    study.noise_floor_moment_w2 = float(np.mean([p.floor_moment for p in passes]))
+    study.reference_check = passes[0].reference_check
+    for rows in zip(*(p.runs for p in passes), strict=True):
         run = rows[0]
         if seeds > 1:
             sliced = [r.sliced_w2 for r in rows]
             moment = [r.moment_w2 for r in rows]
+            coupled = [r.coupled for r in rows]
             run.sliced_w2, run.sliced_w2_ci = float(np.mean(sliced)), _half_width(sliced)
             run.moment_w2, run.moment_w2_ci = float(np.mean(moment)), _half_width(moment)
+            run.coupled, run.coupled_ci = float(np.mean(coupled)), _half_width(coupled)
+            # the noise of the mean of independent repetitions
+            run.coupled_noise = float(np.mean([r.coupled_noise for r in rows]) / math.sqrt(seeds))
             run.seconds = float(np.mean([r.seconds for r in rows]))
         study.runs.append(run)
     for method in dict.fromkeys(r.method for r in study.runs):
         rows = [r for r in study.runs if r.method == method]
         study.slopes[method] = fit_slope(
-            [r.nfe for r in rows], [r.sliced_w2 for r in rows], study.noise_floor_sliced_w2
+            [r.nfe for r in rows], [study.error(r) for r in rows], [study.floor(r) for r in rows]
         )
     return study
 
@@ -270,8 +333,9 @@ def _monte_carlo_pass(
     spacing,
     adaptive_rtols,
     progress,
-) -> tuple[list[Run], float, float]:
-    """One Monte Carlo study at one seed: its runs and its two noise floors."""
+) -> _Pass:
+    """One Monte Carlo study at one seed: its runs, its two noise floors and the check of its
+    fine solves."""
 
     score = law0.score(process)
     rsde, rode = process.reverse(score), process.reverse(score, probability_flow=True)
@@ -285,6 +349,7 @@ def _monte_carlo_pass(
     x_T = x_T.to(device=device, dtype=torch_dtype)
     reference = law.sample(samples, generator=torch.Generator().manual_seed(seed + 1))
     second = law.sample(samples, generator=torch.Generator().manual_seed(seed + 2))
+    path, fine, check = _fine_solves(rsde, rode, x_T, law, seed)
     runs: list[Run] = []
     jobs = [(m, n, None, "") for m in methods for n in steps]
     jobs += [
@@ -312,20 +377,26 @@ def _monte_carlo_pass(
         else:
             ts, options = [0.0, problem.s_max], {"adaptive": True, "rtol": tol, "atol": tol}
             grid = f"rtol={tol:g}"
-        y, stats = sdeint(
-            problem,
-            x_T,
-            ts,
-            method=method,
-            final_only=True,
-            return_stats=True,
-            generator=torch.Generator(device=device).manual_seed(seed + 3),
-            **options,
-        )
+        if solver.uses_noise and not solver.needs_levy_area:
+            # the fine solve's Brownian path; a method that needs Lévy area, which the path
+            # does not carry, draws its own noise: its coupled error stays unbiased, only noisier
+            options["bm"] = path.fork()
+        with torch.no_grad():
+            y, stats = sdeint(
+                problem,
+                x_T,
+                ts,
+                method=method,
+                final_only=True,
+                return_stats=True,
+                generator=torch.Generator(device=device).manual_seed(seed + 3),
+                **options,
+            )
         if y.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        y = y.detach().double().cpu()
+        y = y.double().cpu()
+        coupled, noise = coupled_moment_error(y, fine["ode" if solver.ode_only else "sde"], law)
         runs.append(
             Run(
                 _run_name(method, tol, variant),
@@ -335,13 +406,51 @@ def _monte_carlo_pass(
                 moment_w2(y, law.mean, law.covariance),
                 seconds,
                 grid,
+                coupled=coupled,
+                coupled_noise=noise,
             )
         )
-    return (
+    return _Pass(
         runs,
         sliced_w2(second, reference, seed=seed),
         moment_w2(second, law.mean, law.covariance),
+        check,
     )
+
+
+@dataclass
+class _Pass:
+    runs: list[Run]
+    floor_sliced: float
+    floor_moment: float
+    reference_check: dict[str, tuple[float, float]]
+
+
+def _fine_solves(rsde, rode, x_T, law, seed):
+    """The coupled error's references from ``x_T``: Euler–Maruyama on a uniform grid of
+    ``REFERENCE_SDE_STEPS`` steps, reading its increments off a Brownian path stored on that
+    grid (returned, for the runs to fork), and dopri5 at ``REFERENCE_ODE_TOL``; and each one's
+    check against a solve half as fine (100 x the tolerance)."""
+    ts = rsde.times(REFERENCE_SDE_STEPS, spacing="uniform", dtype=x_T.dtype, device=x_T.device)
+    path = GridBrownianPath.sample(ts, x_T.shape, dtype=x_T.dtype, device=x_T.device, seed=seed + 4)
+    span = [0.0, rode.s_max]
+
+    def ode(tol: float) -> torch.Tensor:
+        kw = {"adaptive": True, "rtol": tol, "atol": tol}
+        return sdeint(rode, x_T, span, method="dopri5", final_only=True, **kw).double().cpu()
+
+    with torch.no_grad():
+        fine = {
+            "sde": sdeint(rsde, x_T, ts, method="euler", bm=path.fork(), final_only=True),
+            "ode": ode(REFERENCE_ODE_TOL),
+        }
+        fine["sde"] = fine["sde"].double().cpu()
+        half = sdeint(rsde, x_T, ts[::2], method="euler", bm=path.fork(), final_only=True)
+        check = {
+            "sde": coupled_moment_error(half.double().cpu(), fine["sde"], law),
+            "ode": coupled_moment_error(ode(100 * REFERENCE_ODE_TOL), fine["ode"], law),
+        }
+    return path, fine, check
 
 
 def _exact_study(
@@ -382,11 +491,12 @@ def _exact_study(
 
 def fewest_evaluations(study: Study, error: float) -> dict[str, int | None]:
     """For each method, the fewest evaluations among its runs whose error is at most
-    ``error`` (``None`` where no run reaches it)."""
+    ``error`` (``None`` where no run reaches it); for the coupled error, whose error plus twice
+    its noise is (``Study.bound``)."""
     out: dict[str, int | None] = {}
     for r in study.runs:
         best = out.get(r.method)
-        if study.error(r) <= error and (best is None or r.nfe < best):
+        if study.bound(r) <= error and (best is None or r.nfe < best):
             out[r.method] = r.nfe
         else:
             out.setdefault(r.method, None)
@@ -394,12 +504,13 @@ def fewest_evaluations(study: Study, error: float) -> dict[str, int | None]:
 
 
 def best_per_budget(study: Study, budgets: tuple[int, ...]) -> dict[int, tuple[str, float]]:
-    """For each evaluation budget, the method with the smallest error among runs within it."""
+    """For each evaluation budget, the method with the smallest error among runs within it
+    (for the coupled error, the smallest error plus twice its noise: ``Study.bound``)."""
     out: dict[int, tuple[str, float]] = {}
     for b in budgets:
         fits = [r for r in study.runs if r.nfe <= b]
         if fits:
-            best = min(fits, key=study.error)
+            best = min(fits, key=study.bound)
             out[b] = (best.method, study.error(best))
     return out
 

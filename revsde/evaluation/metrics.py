@@ -78,3 +78,21 @@ def mixture_moment_error(x: Tensor, law: GaussianMixture) -> float:
     sample's deviations from these, over every k and entry: zero for an exact sample up to
     Monte Carlo error, which is small (no sorting or binning), so small biases resolve."""
     return float(mixture_moment_deviations(x, law).norm())
+
+
+def coupled_moment_error(x: Tensor, reference: Tensor, law: GaussianMixture) -> tuple[float, float]:
+    """How far a sample's law is from a reference sample's, by the responsibility-weighted
+    moments of ``law`` (``mixture_moment_features``), for two samples coupled row by row (the
+    same start and the same Brownian path): the norm of the mean of the per-row feature
+    differences, which estimates the norm of the difference of the two laws' moments whatever
+    the coupling, and its Monte Carlo noise, sqrt(sum_j Var(difference_j) / n), the norm a
+    difference of pure noise of that size would have. The closer the coupling, the smaller the
+    noise: a solve and a fine solve from the same start differ by the solve's pathwise error."""
+    if x.shape != reference.shape:
+        raise ValueError(
+            f"x and reference must have one shape (coupled rows), got {tuple(x.shape)} and "
+            f"{tuple(reference.shape)}"
+        )
+    difference = mixture_moment_features(x, law) - mixture_moment_features(reference, law)
+    noise = (difference.var(0) / difference.shape[0]).sum().sqrt()
+    return float(difference.mean(0).norm()), float(noise)
