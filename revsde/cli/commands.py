@@ -327,8 +327,11 @@ def plot(study: Study, path: Path, target_error: float | None = None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for methods in identical_curves(study):
+    groups = identical_curves(study)
+    fig, ax = plt.subplots(figsize=(7 if len(groups) <= 8 else 10, 5))
+    if len(groups) > 10:  # the default cycle repeats after 10 colours
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+    for methods in groups:
         rows = [r for r in study.runs if r.method == methods[0]]
         # bit-identical methods (euler and milstein on additive noise) share one curve
         label = " = ".join(methods)
@@ -358,7 +361,7 @@ def plot(study: Study, path: Path, target_error: float | None = None) -> None:
         ax.set_ylabel("exact W2 to the true law at t_min")
         ax.set_title(f"{study.target}, {study.sde} SDE, exact laws (no Monte Carlo)")
     elif study.metric == "coupled":
-        ax.set_ylabel("moment error against a fine solve (same start and Brownian path)")
+        ax.set_ylabel("coupled moment error (vs a fine solve)")
         ax.set_title(
             f"{study.target}, {study.sde} SDE, {study.samples} samples (hollow: within noise)"
         )
@@ -372,7 +375,10 @@ def plot(study: Study, path: Path, target_error: float | None = None) -> None:
         ax.set_ylabel("sliced W2 to the exact law at t_min")
         ax.set_title(f"{study.target}, {study.sde} SDE, {study.samples} samples")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if len(groups) <= 8:
+        ax.legend(fontsize=8)
+    else:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
