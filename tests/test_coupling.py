@@ -60,6 +60,39 @@ def test_off_grid_increments_are_independent_with_variance_their_length():
     assert off.abs().max() < 4.5 / math.sqrt(n)
 
 
+def test_the_levy_area_of_every_piece_has_the_joint_law_of_brownian_motion():
+    """With levy_area=True: over any interval of length h, (W(b) - W(a), U) with
+    U = int_a^b (W_s - W_a) ds has Var h, h^3/3 and covariance h^2/2, independently across
+    disjoint intervals, whether the interval is a grid cell's piece bridged out of order or
+    straddles a grid point. A wrong entry in the bridge's regression (or the cell's J) fails
+    this."""
+    n = 400_000
+    path = GridBrownianPath.sample([0.0, 0.5, 1.0], (n,), dtype=D64, seed=0, levy_area=True)
+    assert path.levy_area_approximation == "space-time"
+    for t in (0.3, 0.1, 0.7, 0.2):
+        path(t)
+    points = [0.0, 0.1, 0.2, 0.3, 0.7, 1.0]
+    pieces = [path(a, b, return_U=True) for a, b in itertools.pairwise(points)]
+    for (dw, u), h in zip(pieces, torch.tensor(points, dtype=D64).diff().tolist(), strict=True):
+        var_w, var_u, cov = dw.var(), u.var(), ((dw - dw.mean()) * (u - u.mean())).mean()
+        assert abs(var_w - h) < 4.5 * h * math.sqrt(2 / n)
+        assert abs(var_u - h**3 / 3) < 4.5 * h**3 / 3 * math.sqrt(2 / n)
+        cov_se = math.sqrt((h * h**3 / 3 + h**4 / 4) / n)
+        assert abs(cov - h**2 / 2) < 4.5 * cov_se, (h, float(cov), h**2 / 2)
+    flat = torch.stack([x for pair in pieces for x in pair])
+    corr = torch.corrcoef(flat)
+    for i in range(len(pieces)):  # pieces of different intervals are uncorrelated
+        corr[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = 0.0
+    assert corr.abs().max() < 4.5 / math.sqrt(n)
+    # U adds up over a partition: U[a, c] = U[a, b] + U[b, c] + (c - b)(W_b - W_a)
+    whole = path(0.1, 0.7, return_U=True)[1]
+    parts = pieces[1][1] + pieces[2][1] + pieces[3][1] + 0.1 * pieces[1][0]
+    parts = parts + 0.4 * (pieces[1][0] + pieces[2][0])
+    assert torch.allclose(whole, parts, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="no space-time Lévy area"):
+        GridBrownianPath.sample([0.0, 1.0], (2,))(0.0, 1.0, return_U=True)
+
+
 def test_bad_queries_and_grids_are_refused():
     path = GridBrownianPath.sample([0.0, 1.0], (3,), dtype=D64)
     with pytest.raises(ValueError, match=r"time 1.5 is outside the path's range \[0.0, 1.0\]"):
@@ -125,7 +158,8 @@ def test_coupled_noise_is_the_spread_of_the_error_between_independent_samples():
 
 @pytest.fixture(scope="module")
 def study():
-    return run_study(methods=["euler", "heun", "unipc"], steps=(5, 10, 20, 50), samples=4000)
+    methods = ["euler", "heun", "unipc", "sra1"]
+    return run_study(methods=methods, steps=(5, 10, 20, 50), samples=4000)
 
 
 def test_the_coupled_study_reads_each_methods_order_off_4000_samples(study):
@@ -138,7 +172,7 @@ def test_the_coupled_study_reads_each_methods_order_off_4000_samples(study):
     assert study.slopes["unipc"] == pytest.approx(-3.0, abs=0.4)
     for r in study.runs:
         assert study.error(r) == r.coupled
-        if r.method != "euler":
+        if r.method in ("heun", "unipc"):
             assert r.coupled > 4 * r.coupled_noise
     unipc20 = next(r for r in study.runs if r.method == "unipc" and r.steps == 20)
     assert unipc20.coupled < study.noise_floor_sliced_w2 / 4  # far below the sliced floor
@@ -149,8 +183,9 @@ def test_the_coupled_study_reads_each_methods_order_off_4000_samples(study):
     independent = coupled_moment_error(
         law.sample(4000, generator=gen), law.sample(4000, generator=gen), law
     )[1]
-    euler50 = next(r for r in study.runs if r.method == "euler" and r.steps == 50)
-    assert euler50.coupled_noise < independent / 3
+    for method in ("euler", "sra1"):  # sra1 reads the path's space-time Lévy area too
+        run50 = next(r for r in study.runs if r.method == method and r.steps == 50)
+        assert run50.coupled_noise < independent / 3, method
     sde, ode = study.reference_check["sde"], study.reference_check["ode"]
     assert sde[0] < 0.01 and ode[0] < 1e-4  # the fine solves' own error is small
 

@@ -349,7 +349,8 @@ def _monte_carlo_pass(
     x_T = x_T.to(device=device, dtype=torch_dtype)
     reference = law.sample(samples, generator=torch.Generator().manual_seed(seed + 1))
     second = law.sample(samples, generator=torch.Generator().manual_seed(seed + 2))
-    path, fine, check = _fine_solves(rsde, rode, x_T, law, seed)
+    levy = any(resolve(m).needs_levy_area for m in methods)
+    path, fine, check = _fine_solves(rsde, rode, x_T, law, seed, levy)
     runs: list[Run] = []
     jobs = [(m, n, None, "") for m in methods for n in steps]
     jobs += [
@@ -377,9 +378,7 @@ def _monte_carlo_pass(
         else:
             ts, options = [0.0, problem.s_max], {"adaptive": True, "rtol": tol, "atol": tol}
             grid = f"rtol={tol:g}"
-        if solver.uses_noise and not solver.needs_levy_area:
-            # the fine solve's Brownian path; a method that needs Lévy area, which the path
-            # does not carry, draws its own noise: its coupled error stays unbiased, only noisier
+        if solver.uses_noise:  # the fine solve's Brownian path
             options["bm"] = path.fork()
         with torch.no_grad():
             y, stats = sdeint(
@@ -426,13 +425,15 @@ class _Pass:
     reference_check: dict[str, tuple[float, float]]
 
 
-def _fine_solves(rsde, rode, x_T, law, seed):
+def _fine_solves(rsde, rode, x_T, law, seed, levy):
     """The coupled error's references from ``x_T``: Euler–Maruyama on a uniform grid of
     ``REFERENCE_SDE_STEPS`` steps, reading its increments off a Brownian path stored on that
-    grid (returned, for the runs to fork), and dopri5 at ``REFERENCE_ODE_TOL``; and each one's
-    check against a solve half as fine (100 x the tolerance)."""
+    grid (returned, for the runs to fork; with space-time Lévy area when ``levy``), and dopri5
+    at ``REFERENCE_ODE_TOL``; and each one's check against a solve half as fine (100 x the
+    tolerance)."""
     ts = rsde.times(REFERENCE_SDE_STEPS, spacing="uniform", dtype=x_T.dtype, device=x_T.device)
-    path = GridBrownianPath.sample(ts, x_T.shape, dtype=x_T.dtype, device=x_T.device, seed=seed + 4)
+    kw = {"dtype": x_T.dtype, "device": x_T.device, "seed": seed + 4, "levy_area": levy}
+    path = GridBrownianPath.sample(ts, x_T.shape, **kw)
     span = [0.0, rode.s_max]
 
     def ode(tol: float) -> torch.Tensor:
