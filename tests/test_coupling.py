@@ -187,7 +187,7 @@ def test_the_coupled_study_reads_each_methods_order_off_4000_samples(study):
         run50 = next(r for r in study.runs if r.method == method and r.steps == 50)
         assert run50.coupled_noise < independent / 3, method
     sde, ode = study.reference_check["sde"], study.reference_check["ode"]
-    assert sde[0] < 0.01 and ode[0] < 1e-4  # the fine solves' own error is small
+    assert sde[0] < 2e-3 and ode[0] < 1e-4  # the fine solves' own error is small
 
 
 @pytest.mark.parametrize(("method", "steps"), [("heun", 5), ("euler", 5)])

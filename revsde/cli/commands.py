@@ -17,6 +17,7 @@ from ..evaluation.compare import (
     GAUSSIAN_TARGETS,
     METRICS,
     REFERENCE_ODE_TOL,
+    REFERENCE_SDE_METHOD,
     REFERENCE_SDE_STEPS,
     SDES,
     TARGETS,
@@ -264,7 +265,7 @@ def print_table(study: Study) -> None:
         sde, ode = study.reference_check["sde"], study.reference_check["ode"]
         print(
             "coupled: moment error against a fine solve from the same draws and Brownian path "
-            f"({REFERENCE_SDE_STEPS} Euler-Maruyama steps, SDE methods; dopri5 at "
+            f"({REFERENCE_SDE_STEPS} {REFERENCE_SDE_METHOD} steps, SDE methods; dopri5 at "
             f"{REFERENCE_ODE_TOL:g}, ODE methods); errors below twice the noise are not resolved"
         )
         print(

@@ -5,8 +5,8 @@ Every method starts from the same draws of the exact law at t_max and reads its 
 Brownian path (``coupling.GridBrownianPath``). Its error at t_min is measured three ways:
 
 - **coupled** (the default headline, ``metric="coupled"``): against a fine solve of the same
-  equation from the same draws and the same Brownian path (``REFERENCE_SDE_STEPS``
-  Euler–Maruyama steps for the reverse SDE, dopri5 at ``REFERENCE_ODE_TOL`` for the
+  equation from the same draws and the same Brownian path (``REFERENCE_SDE_STEPS`` steps of
+  ``REFERENCE_SDE_METHOD`` for the reverse SDE, dopri5 at ``REFERENCE_ODE_TOL`` for the
   probability-flow ODE), by the responsibility-weighted moments of the target
   (``metrics.coupled_moment_error``), with the run's own Monte Carlo noise. Started from the
   exact law at t_max, the fine solves are exact samples of the law at t_min up to their own
@@ -91,9 +91,13 @@ GAUSSIAN_TARGETS = ("gaussian2d", "gaussian64", "gaussian3072")
 EXACT_ONLY = ("gaussian3072",)
 DEFAULT_STEPS = (10, 20, 50, 100, 200, 500)
 METRICS = ("coupled", "sliced")
-#: the coupled error's fine solves: Euler–Maruyama steps (uniform) on the reverse SDE, whose
-#: grid is also the stored grid of the shared Brownian path, and dopri5's rtol = atol on the ODE
-REFERENCE_SDE_STEPS = 2000
+#: the coupled error's fine solves: uniform steps of SRA1 on the reverse SDE (strong order 1.5
+#: and weak order 2 for the additive noise of every revsde process: pathwise close, so the runs'
+#: noise is theirs, not the reference's; measured on the default study, 1000 SRA1 steps differ
+#: from 2000 by 2e-4 where 2000 Euler–Maruyama steps differed by 2.4e-3), whose grid is also
+#: the stored grid of the shared Brownian path, and dopri5's rtol = atol on the ODE
+REFERENCE_SDE_METHOD = "sra1"
+REFERENCE_SDE_STEPS = 1000
 REFERENCE_ODE_TOL = 1e-8
 
 
@@ -138,8 +142,8 @@ class Study:
     #: the headline error of a Monte Carlo study on a closed-form target (``METRICS``)
     metric: str = "sliced"
     #: the fine solves' own error, as coupled error and noise: each against a solve twice as
-    #: fine or tight ("sde": REFERENCE_SDE_STEPS // 2 steps against REFERENCE_SDE_STEPS, whose
-    #: first-order error is about the difference; "ode": dopri5 at 100 x the tolerance)
+    #: fine or tight ("sde": REFERENCE_SDE_STEPS // 2 steps against REFERENCE_SDE_STEPS;
+    #: "ode": dopri5 at 100 x the tolerance): the coarser solve's error, larger than theirs
     reference_check: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def error(self, run: Run) -> float:
@@ -349,8 +353,7 @@ def _monte_carlo_pass(
     x_T = x_T.to(device=device, dtype=torch_dtype)
     reference = law.sample(samples, generator=torch.Generator().manual_seed(seed + 1))
     second = law.sample(samples, generator=torch.Generator().manual_seed(seed + 2))
-    levy = any(resolve(m).needs_levy_area for m in methods)
-    path, fine, check = _fine_solves(rsde, rode, x_T, law, seed, levy)
+    path, fine, check = _fine_solves(rsde, rode, x_T, law, seed)
     runs: list[Run] = []
     jobs = [(m, n, None, "") for m in methods for n in steps]
     jobs += [
@@ -425,16 +428,16 @@ class _Pass:
     reference_check: dict[str, tuple[float, float]]
 
 
-def _fine_solves(rsde, rode, x_T, law, seed, levy):
-    """The coupled error's references from ``x_T``: Euler–Maruyama on a uniform grid of
-    ``REFERENCE_SDE_STEPS`` steps, reading its increments off a Brownian path stored on that
-    grid (returned, for the runs to fork; with space-time Lévy area when ``levy``), and dopri5
-    at ``REFERENCE_ODE_TOL``; and each one's check against a solve half as fine (100 x the
+def _fine_solves(rsde, rode, x_T, law, seed):
+    """The coupled error's references from ``x_T``: ``REFERENCE_SDE_METHOD`` on a uniform grid
+    of ``REFERENCE_SDE_STEPS`` steps, reading its increments and space-time Lévy areas off a
+    Brownian path stored on that grid (returned, for the runs to fork), and dopri5 at
+    ``REFERENCE_ODE_TOL``; and each one's check against a solve half as fine (100 x the
     tolerance)."""
     ts = rsde.times(REFERENCE_SDE_STEPS, spacing="uniform", dtype=x_T.dtype, device=x_T.device)
-    kw = {"dtype": x_T.dtype, "device": x_T.device, "seed": seed + 4, "levy_area": levy}
+    kw = {"dtype": x_T.dtype, "device": x_T.device, "seed": seed + 4, "levy_area": True}
     path = GridBrownianPath.sample(ts, x_T.shape, **kw)
-    span = [0.0, rode.s_max]
+    span, method = [0.0, rode.s_max], REFERENCE_SDE_METHOD
 
     def ode(tol: float) -> torch.Tensor:
         kw = {"adaptive": True, "rtol": tol, "atol": tol}
@@ -442,11 +445,11 @@ def _fine_solves(rsde, rode, x_T, law, seed, levy):
 
     with torch.no_grad():
         fine = {
-            "sde": sdeint(rsde, x_T, ts, method="euler", bm=path.fork(), final_only=True),
+            "sde": sdeint(rsde, x_T, ts, method=method, bm=path.fork(), final_only=True),
             "ode": ode(REFERENCE_ODE_TOL),
         }
         fine["sde"] = fine["sde"].double().cpu()
-        half = sdeint(rsde, x_T, ts[::2], method="euler", bm=path.fork(), final_only=True)
+        half = sdeint(rsde, x_T, ts[::2], method=method, bm=path.fork(), final_only=True)
         check = {
             "sde": coupled_moment_error(half.double().cpu(), fine["sde"], law),
             "ode": coupled_moment_error(ode(100 * REFERENCE_ODE_TOL), fine["ode"], law),
