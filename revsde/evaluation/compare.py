@@ -437,21 +437,20 @@ def _fine_solves(rsde, rode, x_T, law, seed):
     ts = rsde.times(REFERENCE_SDE_STEPS, spacing="uniform", dtype=x_T.dtype, device=x_T.device)
     kw = {"dtype": x_T.dtype, "device": x_T.device, "seed": seed + 4, "levy_area": True}
     path = GridBrownianPath.sample(ts, x_T.shape, **kw)
-    span, method = [0.0, rode.s_max], REFERENCE_SDE_METHOD
+    span = [0.0, rode.s_max]
+
+    def sde(grid: torch.Tensor) -> torch.Tensor:
+        y = sdeint(rsde, x_T, grid, method=REFERENCE_SDE_METHOD, bm=path.fork(), final_only=True)
+        return y.double().cpu()
 
     def ode(tol: float) -> torch.Tensor:
         kw = {"adaptive": True, "rtol": tol, "atol": tol}
         return sdeint(rode, x_T, span, method="dopri5", final_only=True, **kw).double().cpu()
 
     with torch.no_grad():
-        fine = {
-            "sde": sdeint(rsde, x_T, ts, method=method, bm=path.fork(), final_only=True),
-            "ode": ode(REFERENCE_ODE_TOL),
-        }
-        fine["sde"] = fine["sde"].double().cpu()
-        half = sdeint(rsde, x_T, ts[::2], method=method, bm=path.fork(), final_only=True)
+        fine = {"sde": sde(ts), "ode": ode(REFERENCE_ODE_TOL)}
         check = {
-            "sde": coupled_moment_error(half.double().cpu(), fine["sde"], law),
+            "sde": coupled_moment_error(sde(ts[::2]), fine["sde"], law),
             "ode": coupled_moment_error(ode(100 * REFERENCE_ODE_TOL), fine["ode"], law),
         }
     return path, fine, check
