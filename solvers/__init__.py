@@ -26,6 +26,7 @@ from .ode import RK4, Heun
 from .pc import LangevinCorrector, NullCorrector, NullPredictor, PredictorCorrector
 from .registry import SOLVERS, resolve
 from .rk_pairs import BogackiShampine, DormandPrince
+from .sa_solver import SASolver
 from .sra import SRA1
 from .unipc import UniPC
 
@@ -55,6 +56,7 @@ __all__ = [
     "PIController",
     "PredictorCorrector",
     "ReverseDiffusion",
+    "SASolver",
     "SDEDPMSolverPP",
     "SDEDPMSolverPP3M",
     "SolveStats",

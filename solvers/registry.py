@@ -25,6 +25,7 @@ from .milstein import Milstein, MilsteinDerivativeFree
 from .ode import RK4, Heun
 from .pc import PredictorCorrector
 from .rk_pairs import BogackiShampine, DormandPrince
+from .sa_solver import SASolver
 from .sra import SRA1
 from .unipc import UniPC
 
@@ -50,6 +51,7 @@ SOLVERS: dict[str, type[Solver]] = {
     "dpmpp_3m_sde": SDEDPMSolverPP3M,
     "edm": EDMHeun,
     "unipc": UniPC,
+    "sa_solver": SASolver,
 }
 
 
