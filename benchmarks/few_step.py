@@ -52,6 +52,8 @@ OURS = [
     ("dpmpp_2m_sde", {}, "logsnr"),
     ("dpmpp_2m_sde", {}, "power:3"),
     ("dpmpp_3m_sde", {}, "quadratic"),
+    ("sa_solver", {}, "quadratic"),
+    ("sa_solver", {"s_tmin": 1.5}, "quadratic"),
     ("edm", {}, "karras"),
     ("ddim", {"eta": 1.0}, "quadratic"),
     ("euler", {}, "uniform"),
@@ -95,6 +97,9 @@ def diffusers_run(name, law, x_T, nfe, seed):
         ),
         "UniPCMultistep": lambda: d.UniPCMultistepScheduler(**common),
         "DDIM": lambda: d.DDIMScheduler(clip_sample=False, **common),
+        # SA-Solver with its defaults: predictor and corrector of order 2, noise (tau = 1)
+        # on the timesteps 200-800 only
+        "SASolver": lambda: d.SASolverScheduler(**common),
     }[name]()
     scheduler.set_timesteps(nfe)
     ac = scheduler.alphas_cumprod.double()
@@ -161,7 +166,13 @@ def main(argv=None):
     jobs = [("revsde", label(m, o), g, (m, o, g)) for m, o, g in OURS]
     jobs += [
         ("diffusers", n, "its default", n)
-        for n in ("DPMSolverMultistep 2M", "DPMSolverMultistep SDE-2M", "UniPCMultistep", "DDIM")
+        for n in (
+            "DPMSolverMultistep 2M",
+            "DPMSolverMultistep SDE-2M",
+            "UniPCMultistep",
+            "DDIM",
+            "SASolver",
+        )
     ]
     jobs += [
         ("k-diffusion", n, "karras", n)
