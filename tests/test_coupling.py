@@ -241,3 +241,8 @@ def test_the_path_and_the_coupled_study_run_on_cuda():
     assert path(0.2, 0.7).device.type == "cuda" and path.fork()(0.5).device.type == "cuda"
     study = run_study(methods=["euler", "heun"], steps=(10,), samples=500, device="cuda")
     assert all(math.isfinite(r.coupled) and r.coupled_noise > 0 for r in study.runs)
+
+
+def test_an_unknown_metric_is_named():
+    with pytest.raises(ValueError, match=r"metric must be one of \['coupled', 'sliced'\]"):
+        run_study(methods=["euler"], steps=(2,), samples=10, metric="w2")
