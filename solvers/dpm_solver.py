@@ -42,7 +42,7 @@ from typing import NamedTuple
 import torch
 
 from .base import Noise, Solver, check_real
-from .semilinear import ends, standard_normal
+from .semilinear import ends, ou_noise, sde_exponential_step
 
 
 def _check_order(order: object, allowed: tuple[int, ...]) -> int:
@@ -299,29 +299,24 @@ class SDEDPMSolverPP(Solver):
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         e = ends(sde, t0, t1, y0)
         d0 = sde.data_prediction(t0, y0)
-        eta_h = self.eta * e.h
-        big_h = e.h + eta_h
-        phi = -torch.expm1(-big_h)  # 1 - e^{-H}
-        y1 = (e.sigma1 / e.sigma0 * torch.exp(-eta_h)) * y0 + (e.alpha1 * phi) * d0
         k = min(self.order, len(state) + 1)
-        if k == 2 and self.order == 2:
-            lam_1, d_1 = state[-1]
-            r = (e.lam0 - lam_1) / e.h
-            y1 = y1 + (e.alpha1 * phi / (2.0 * r)) * (d0 - d_1)
-        elif k == 2:
-            lam_1, d_1 = state[-1]
-            d1 = (d0 - d_1) / ((e.lam0 - lam_1) / e.h)
-            y1 = y1 + (e.alpha1 * (1.0 - phi / big_h)) * d1
-        elif k == 3:
+        hd1 = hd2 = None
+        if k == 3:
             (lam_2, d_2), (lam_1, d_1) = state
             r0, r1 = (e.lam0 - lam_1) / e.h, (lam_1 - lam_2) / e.h
             d1_0, d1_1 = (d0 - d_1) / r0, (d_1 - d_2) / r1
-            d1 = d1_0 + (r0 / (r0 + r1)) * (d1_0 - d1_1)  # ~ h D'
-            d2 = (d1_0 - d1_1) / (r0 + r1)  # ~ h^2 D''/2
-            w2 = 1.0 - 2.0 * (big_h - phi) / big_h**2
-            y1 = y1 + (e.alpha1 * (1.0 - phi / big_h)) * d1 + (e.alpha1 * w2) * d2
+            hd1 = d1_0 + (r0 / (r0 + r1)) * (d1_0 - d1_1)  # ~ h D'
+            hd2 = (d1_0 - d1_1) / (r0 + r1)  # ~ h^2 D''/2
+        elif k == 2 and self.order == 3:
+            lam_1, d_1 = state[-1]
+            hd1 = (d0 - d_1) / ((e.lam0 - lam_1) / e.h)
+        y1 = sde_exponential_step(e, self.eta, y0, d0, hd1, hd2)
+        if k == 2 and self.order == 2:  # k-diffusion's midpoint form
+            lam_1, d_1 = state[-1]
+            r = (e.lam0 - lam_1) / e.h
+            y1 = y1 + (e.alpha1 * -torch.expm1(-(1.0 + self.eta) * e.h) / (2.0 * r)) * (d0 - d_1)
         if self.eta:
-            y1 = y1 + (e.sigma1 * torch.sqrt(-torch.expm1(-2.0 * eta_h))) * standard_normal(noise)
+            y1 = y1 + ou_noise(e, self.eta, noise)
         return y1, (*state, (e.lam0, d0))[-(self.order - 1) :] if self.order > 1 else ()
 
 

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import torch
 
 from .base import Noise, Solver, check_real
-from .semilinear import Ends, ends, standard_normal
+from .semilinear import Ends, ends, ou_noise, sde_exponential_step, taylor_terms
 
 
 class _Last(NamedTuple):
@@ -54,34 +54,6 @@ class _Last(NamedTuple):
 class _State(NamedTuple):
     history: tuple  # (lambda, D) of the evaluated points, oldest first
     last: _Last | None
-
-
-def _derivatives(points: list, lam0, d0, h):
-    """h D' and h^2 D''/2 at lam0 of the polynomial through (lam0, d0) and ``points`` (one:
-    linear, two: quadratic; none: (None, None))."""
-    if not points:
-        return None, None
-    xs = [(lam - lam0) / h for lam, _ in points]
-    ds = [d - d0 for _, d in points]
-    if len(points) == 1:
-        return ds[0] / xs[0], None
-    (xa, xb), (da, db) = xs, ds
-    # d0 + a x + b x^2 through (xa, d0 + da) and (xb, d0 + db), x in units of h
-    b = (da / xa - db / xb) / (xa - xb)
-    return da / xa - b * xa, b
-
-
-def _exponential_step(e: Ends, eta: float, y0, d0, hd1, hd2):
-    """The module docstring's update without its noise term."""
-    eta_h = eta * e.h
-    big_h = e.h + eta_h
-    phi = -torch.expm1(-big_h)  # 1 - e^{-H}
-    y1 = (e.sigma1 / e.sigma0 * torch.exp(-eta_h)) * y0 + (e.alpha1 * phi) * d0
-    if hd1 is not None:
-        y1 = y1 + (e.alpha1 * (1.0 - phi / big_h)) * hd1
-    if hd2 is not None:
-        y1 = y1 + (e.alpha1 * (1.0 - 2.0 * (big_h - phi) / big_h**2)) * hd2
-    return y1
 
 
 class SASolver(Solver):
@@ -147,16 +119,16 @@ class SASolver(Solver):
             # Adams-Moulton: the previous step again, with this evaluation at its end
             lam_s, d_s = history[-1]
             points = [(lam_s + last.ends.h, d0), *reversed(history[:-1])]
-            hd1, hd2 = _derivatives(points[: self.corrector_order - 1], lam_s, d_s, last.ends.h)
-            y = _exponential_step(last.ends, last.eta, last.y0, d_s, hd1, hd2) + last.noise
+            hd1, hd2 = taylor_terms(points[: self.corrector_order - 1], lam_s, d_s, last.ends.h)
+            y = sde_exponential_step(last.ends, last.eta, last.y0, d_s, hd1, hd2) + last.noise
         keep = max(self.predictor_order, self.corrector_order)
         history = (*history, (e.lam0, d0))[-keep:]
         earlier = list(reversed(history[:-1]))[: self.predictor_order - 1]
-        hd1, hd2 = _derivatives(earlier, e.lam0, d0, e.h)
+        hd1, hd2 = taylor_terms(earlier, e.lam0, d0, e.h)
         eta = self._eta_at(e)
-        y1 = _exponential_step(e, eta, y, d0, hd1, hd2)
+        y1 = sde_exponential_step(e, eta, y, d0, hd1, hd2)
         term = 0.0
         if eta:
-            term = (e.sigma1 * torch.sqrt(-torch.expm1(-2.0 * eta * e.h))) * standard_normal(noise)
+            term = ou_noise(e, eta, noise)
             y1 = y1 + term
         return y1, _State(history, _Last(y, e, eta, term))

@@ -39,3 +39,46 @@ def ends(sde: Any, t0: Tensor, t1: Tensor, y: Tensor) -> Ends:
 def standard_normal(noise) -> Tensor:
     """z = dW / sqrt(h) ~ N(0, I): the loop's Brownian increment as the step's fresh normal."""
     return noise.dW / noise.h**0.5
+
+
+def taylor_terms(points: list, lam0: Tensor, d0: Tensor, h: Tensor):
+    """h D' and h^2 D''/2 at ``lam0`` of the polynomial in lambda through (lam0, d0) and
+    ``points``, a list of (lambda, D): one point gives the line (D'' term ``None``), two the
+    parabola; none gives ``(None, None)``."""
+    if not points:
+        return None, None
+    xs = [(lam - lam0) / h for lam, _ in points]
+    ds = [d - d0 for _, d in points]
+    if len(points) == 1:
+        return ds[0] / xs[0], None
+    (xa, xb), (da, db) = xs, ds
+    # d0 + a x + b x^2 through (xa, d0 + da) and (xb, d0 + db), x in units of h
+    b = (da / xa - db / xb) / (xa - xb)
+    return da / xa - b * xa, b
+
+
+def sde_exponential_step(e: Ends, eta: float, y0: Tensor, d0: Tensor, hd1=None, hd2=None):
+    """The mean of one step of the SDE whose noise is ``eta`` times the probability-flow rate,
+    exact in its linear part, with the data prediction D_0 + u D' + u^2 D''/2 (u = lambda -
+    lambda_0; ``hd1`` = h D', ``hd2`` = h^2 D''/2, either may be ``None``) and H = (1 + eta) h:
+
+        (sigma_1/sigma_0) e^{-eta h} y0 + alpha_1 [(1 - e^{-H}) D_0 + (1 - (1 - e^{-H})/H) h D'
+        + (1 - 2 (H - 1 + e^{-H})/H^2) h^2 D''/2],
+
+    the weights being the exact integrals of (1 + eta) e^{-(1 + eta)(lambda_1 - lambda)}
+    against 1, u and u^2/2 (SDE-DPM-Solver++, SA-Solver; eta = 0 is DPM-Solver++)."""
+    eta_h = eta * e.h
+    big_h = e.h + eta_h
+    phi = -torch.expm1(-big_h)  # 1 - e^{-H}
+    y1 = (e.sigma1 / e.sigma0 * torch.exp(-eta_h)) * y0 + (e.alpha1 * phi) * d0
+    if hd1 is not None:
+        y1 = y1 + (e.alpha1 * (1.0 - phi / big_h)) * hd1
+    if hd2 is not None:
+        y1 = y1 + (e.alpha1 * (1.0 - 2.0 * (big_h - phi) / big_h**2)) * hd2
+    return y1
+
+
+def ou_noise(e: Ends, eta: float, noise) -> Tensor:
+    """That step's Ornstein-Uhlenbeck noise, sigma_1 sqrt(1 - e^{-2 eta h}) z, z the step's
+    normal."""
+    return (e.sigma1 * torch.sqrt(-torch.expm1(-2.0 * eta * e.h))) * standard_normal(noise)

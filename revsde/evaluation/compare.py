@@ -93,8 +93,8 @@ DEFAULT_STEPS = (10, 20, 50, 100, 200, 500)
 METRICS = ("coupled", "sliced")
 #: the coupled error's fine solves: uniform steps of SRA1 on the reverse SDE (strong order 1.5
 #: and weak order 2 for the additive noise of every revsde process: pathwise close, so the runs'
-#: noise is theirs, not the reference's; measured on the default study, 1000 SRA1 steps differ
-#: from 2000 by 2e-4 where 2000 Euler–Maruyama steps differed by 2.4e-3), whose grid is also
+#: noise is theirs, not the reference's; measured on the default study against 2000 SRA1
+#: steps: 1000 SRA1 steps differ by 2e-4, 2000 Euler–Maruyama steps by 2.4e-3), whose grid is also
 #: the stored grid of the shared Brownian path, and dopri5's rtol = atol on the ODE
 REFERENCE_SDE_METHOD = "sra1"
 REFERENCE_SDE_STEPS = 1000
