@@ -20,14 +20,34 @@ and of Sabour et al.'s "Align your steps" (2024), which optimise a schedule agai
 teacher's trajectories or a divergence bound; revsde's version takes any registered
 deterministic method and any process.
 
-Deterministic methods only (those that read no noise: the tuned path must be a function of
-x_T). The cost is about ``max_evals * samples * nfe`` model evaluations on single samples,
-once; the grid is then reused for every sample.
+A method that reads noise (the SDE samplers: ``sa_solver``, ``dpmpp_2m_sde``, ``euler`` on the
+reverse SDE, ...) has no output that is a function of x_T, and no pathwise distance to tune.
+For these the objective is the distance between output *laws*, estimated on coupled samples:
+the reverse SDE is solved once from the batch with a fine reference (``sra1``, 500 steps),
+reading its increments off one Brownian path stored on its grid
+(``revsde.evaluation.coupling.GridBrownianPath``), and every candidate grid is solved from the
+same x_T on the same path (its increments bridged from the stored ones), so that its output
+stays close to the reference's sample by sample. The objective is
+
+    L(grid) = | mean_i [phi(x0_hat_grid^i) - phi(x0_hat_ref^i)] |,
+
+for per-sample features phi: by default random Fourier features of a Gaussian kernel
+(Rahimi & Recht 2007), which makes L an estimate of the maximum mean discrepancy between the
+two output laws (Gretton et al. 2012); any feature map can be passed. A coupling changes the
+noise of that mean, not its expectation; the noise left (the candidate's pathwise distance
+to the reference over sqrt(samples)) is why the stochastic search needs a large batch, and
+``TunedGrid.noise`` reports it at the tuned grid. Every candidate sees the same path, so the
+objective is a deterministic function of the grid and Nelder-Mead applies unchanged.
+
+The cost is about ``max_evals * samples * nfe`` model evaluations on single samples, once; the
+grid is then reused for every sample. The stochastic objective also stores the path:
+``2 * (reference_steps + 1) * samples * prod(event_shape)`` numbers with ``sra1``'s Lévy areas.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +58,7 @@ from torch import Tensor
 from solvers import Solver, resolve, sdeint
 
 from .._checks import check_int
+from ..evaluation.coupling import GridBrownianPath
 from ..processes.sde import DiffusionSDE
 from .sample import default_spacing
 
@@ -57,6 +78,10 @@ class TunedGrid:
         method: the method it was tuned for, with its options.
         nfe: model evaluations per sample on this grid (with Tweedie's last step).
         evaluations: objective evaluations the search spent.
+        noise: for a method that reads noise, the Monte Carlo noise of ``loss`` at the tuned
+            grid (the norm of the features' standard errors); a loss within about twice it
+            is not resolved. ``None`` for deterministic methods (the loss is exact on the
+            batch).
     """
 
     times: Tensor
@@ -66,6 +91,7 @@ class TunedGrid:
     method: str
     nfe: int
     evaluations: int
+    noise: float | None = None
 
 
 def tune_grid(
@@ -75,9 +101,10 @@ def tune_grid(
     steps: int,
     *,
     event_shape: tuple[int, ...] = (2,),
-    samples: int = 1024,
-    reference_steps: int = 200,
-    reference_method: str = "unipc",
+    samples: int | None = None,
+    reference_steps: int | None = None,
+    reference_method: str | None = None,
+    features: Callable[[Tensor], Tensor] | None = None,
     tune_t_min: bool = True,
     start: str | Tensor | None = None,
     max_evals: int = 2000,
@@ -86,44 +113,75 @@ def tune_grid(
     device: torch.device | str | None = None,
     **options: Any,
 ) -> TunedGrid:
-    """Tune the ``steps``-step grid of ``method`` (with solver ``options``) on the
-    probability-flow ODE of ``sde`` with ``score`` (see the module docstring).
+    """Tune the ``steps``-step grid of ``method`` (with solver ``options``) for ``sde`` with
+    ``score`` (see the module docstring): a deterministic method on the probability-flow ODE by
+    its pathwise distance to a fine solve, a method that reads noise on the equation it samples
+    (``revsde.sample``'s choice) by the coupled distance of its output law to a fine solve's.
 
     Args:
         event_shape: the shape of one sample.
-        samples: prior draws in the tuning batch; the reference is solved once for them.
-        reference_steps: steps of the fine reference solve (on the quadratic grid).
-        reference_method: its method.
+        samples: prior draws in the tuning batch (default 1024, or 65536 for a method that
+            reads noise, whose objective carries Monte Carlo noise); the reference is solved
+            once for them.
+        reference_steps: steps of the fine reference solve, on the quadratic grid (default 200
+            UniPC steps on the ODE, 500 ``sra1`` steps on the reverse SDE).
+        reference_method: its method (default ``"unipc"`` or ``"sra1"``).
+        features: for a method that reads noise, the per-sample features phi whose mean the
+            objective compares, ``(n, *event_shape) -> (n, F)``; default: 512 random Fourier
+            features of a Gaussian kernel whose width is the median distance between the
+            reference's outputs (the objective is then an MMD estimate).
         tune_t_min: also tune where the grid stops before the final denoising step, between
             the process's t_min and where signal and noise are equal (log-SNR 0; at most
             t_max / 2).
         start: the grid the search starts from (a spacing name or a tensor of forward
             times); default: the method's default grid, as ``revsde.sample`` uses it.
         max_evals: objective evaluations the search may spend.
-        seed: seeds the tuning batch.
+        seed: seeds the tuning batch, the Brownian path and the features.
         dtype: of the tuning batch and its solves (float64 by default).
         device: where they run (the CPU by default).
 
-    Raises ``ValueError`` for a method whose output on the probability-flow ODE depends on
-    its noise (DDIM with eta > 0, the SDE-DPM-Solvers, EDM's churn).
+    Raises ``ValueError`` for ``features`` given with a deterministic method (its objective is
+    pathwise) and for features that do not map the batch to one row per sample.
     """
     event_shape = tuple(event_shape)
     steps = check_int("steps", steps, low=1)
-    samples = check_int("samples", samples, low=2)
     max_evals = check_int("max_evals", max_evals, low=1)
     solver = resolve(method, **options)
     name = method if isinstance(method, str) else type(solver).__name__
-    base = sde.reverse(score, probability_flow=True, event_shape=event_shape)
+    stochastic = solver.uses_noise
+    if features is not None and not stochastic:
+        raise ValueError(
+            f"features are for methods that read noise; {name!r} is deterministic and is tuned "
+            "by its pathwise distance to the reference"
+        )
+    samples = check_int(
+        "samples", 65536 if stochastic and samples is None else samples or 1024, low=2
+    )
+    reference_method = reference_method or ("sra1" if stochastic else "unipc")
+    reference_steps = check_int(
+        "reference_steps", reference_steps or (500 if stochastic else 200), low=1
+    )
+    # the equation the method samples, as revsde.sample solves it
+    on_ode = solver.ode_only or not stochastic
+    base = sde.reverse(score, probability_flow=not stochastic, event_shape=event_shape)
     t_max, t_floor = base.t_max, base.t_min
     t_ceiling = min(float(sde.time_of_log_snr(torch.zeros((), dtype=D64))), 0.5 * t_max)
     tune_t_min = bool(tune_t_min) and t_ceiling > t_floor
     gen = torch.Generator().manual_seed(seed)
     x_T = sde.prior_std * torch.randn((samples, *event_shape), generator=gen, dtype=dtype)
     x_T = x_T.to(device)
+    path = None
     with torch.no_grad():
         ts = base.times(reference_steps, spacing="quadratic", dtype=dtype, device=x_T.device)
-        y = sdeint(base, x_T, ts, method=reference_method, final_only=True)
+        if stochastic:
+            levy = resolve(reference_method).needs_levy_area
+            kw = {"dtype": dtype, "device": x_T.device, "seed": seed + 1, "levy_area": levy}
+            path = GridBrownianPath.sample(ts, x_T.shape, **kw)
+        y = sdeint(base, x_T, ts, method=reference_method, bm=_fork(path), final_only=True)
         reference = base.data_prediction(base.s_max, y)
+    if stochastic:
+        phi = features or fourier_features(reference, seed=seed + 2)
+        reference_features = _features(phi, reference)
 
     def grid(z: np.ndarray) -> tuple[Tensor, float]:
         t_end = t_floor
@@ -137,29 +195,35 @@ def tune_grid(
         t[0], t[-1] = t_max, t_end
         return torch.tensor(t, dtype=D64), t_end
 
-    def output(z: np.ndarray, noise_seed: int = 0) -> Tensor:
+    def output(z: np.ndarray) -> Tensor:
         times, t_end = grid(z)
-        rode = sde.reverse(score, probability_flow=True, t_min=t_end, event_shape=event_shape)
-        ts = rode.times(steps, spacing=times, dtype=dtype, device=x_T.device)
-        noise = torch.Generator(x_T.device).manual_seed(noise_seed)
+        problem = sde.reverse(score, probability_flow=on_ode, t_min=t_end, event_shape=event_shape)
+        ts = problem.times(steps, spacing=times, dtype=dtype, device=x_T.device)
+        # one generator seed: the normals a method draws itself are common to every candidate
+        noise = torch.Generator(x_T.device).manual_seed(seed + 3)
         with torch.no_grad():
-            y = sdeint(rode, x_T, ts, method=solver, final_only=True, generator=noise)
-            return rode.data_prediction(rode.s_max, y)
+            y = sdeint(
+                problem, x_T, ts, method=solver, final_only=True, generator=noise, bm=_fork(path)
+            )
+            return problem.data_prediction(problem.s_max, y)
+
+    def difference(x0: Tensor) -> Tensor:
+        """Per-sample differences to the reference whose mean the objective measures."""
+        if stochastic:
+            return _features(phi, x0) - reference_features
+        return (x0 - reference).flatten(1).pow(2).sum(1, keepdim=True)
+
+    def value(d: Tensor) -> float:
+        return float(d.mean(0).norm() if stochastic else d.mean().sqrt())
 
     def loss(z: np.ndarray) -> float:
         try:
-            x0 = output(z)
+            v = value(difference(output(z)))
         except (ValueError, FloatingPointError):  # a degenerate grid or a blow-up
             return math.inf
-        value = float((x0 - reference).flatten(1).pow(2).sum(1).mean().sqrt())
-        return value if math.isfinite(value) else math.inf
+        return v if math.isfinite(v) else math.inf
 
     z0 = _initial(base, solver, sde, steps, start, tune_t_min)
-    if not torch.equal(output(z0, 0), output(z0, 1)):
-        raise ValueError(
-            f"tune_grid tunes deterministic methods (the path must be a function of x_T); "
-            f"{name!r} reads noise on the probability-flow ODE"
-        )
     initial = loss(z0)
     if not math.isfinite(initial):
         raise FloatingPointError(f"{name!r} blows up on the starting grid; pass another start")
@@ -173,6 +237,10 @@ def tune_grid(
     )
     best = found.x if found.fun <= initial else z0
     times, t_end = grid(best)
+    noise = None
+    if stochastic:
+        d = difference(output(best))
+        noise = float((d.var(0) / d.shape[0]).sum().sqrt())
     return TunedGrid(
         times=times,
         t_min=t_end,
@@ -180,8 +248,48 @@ def tune_grid(
         initial_loss=initial,
         method=repr(solver) if options else name,
         nfe=steps * solver.nfe + solver.nfe_startup + 1,
-        evaluations=int(found.nfev) + 3,
+        evaluations=int(found.nfev) + 2 + int(stochastic),
+        noise=noise,
     )
+
+
+def fourier_features(
+    reference: Tensor, count: int = 512, *, seed: int = 0
+) -> Callable[[Tensor], Tensor]:
+    """Random Fourier features of the Gaussian kernel k(x, y) = exp(-|x - y|^2 / (2 l^2))
+    (Rahimi & Recht 2007): phi(x) = sqrt(2 / count) cos(W x + b), W ~ N(0, I / l^2),
+    b ~ U[0, 2 pi), so that phi(x) . phi(y) estimates k(x, y) and |mean phi(X) - mean phi(Y)|
+    the maximum mean discrepancy between the laws of X and Y. The width l is the median
+    distance between the first 2048 rows of ``reference`` (the median heuristic)."""
+    flat = reference.flatten(1).double()
+    sub = flat[:2048]
+    width = float(torch.cdist(sub, sub).median())
+    if not width > 0:
+        raise ValueError("the reference's rows coincide: no kernel width can be read off them")
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randn(flat.shape[1], count, generator=gen, dtype=torch.float64) / width
+    b = 2 * math.pi * torch.rand(count, generator=gen, dtype=torch.float64)
+    w, b = w.to(flat.device), b.to(flat.device)
+    scale = math.sqrt(2.0 / count)
+
+    def phi(x: Tensor) -> Tensor:
+        return scale * torch.cos(x.flatten(1).double() @ w + b)
+
+    return phi
+
+
+def _features(phi: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    out = phi(x)
+    if out.ndim != 2 or out.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"features must map a batch of {x.shape[0]} samples to shape ({x.shape[0]}, F), "
+            f"got {tuple(out.shape)}"
+        )
+    return out
+
+
+def _fork(path: GridBrownianPath | None) -> GridBrownianPath | None:
+    return None if path is None else path.fork()
 
 
 def _initial(base, solver, sde, steps, start, tune_t_min) -> np.ndarray:
