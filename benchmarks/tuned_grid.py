@@ -10,6 +10,13 @@ samples). The peers run their default schedules from the same x_T: diffusers'
 DPMSolverMultistep (2M), UniPCMultistep and DDIM, k-diffusion's DPM-Solver++(2M) on the Karras
 grid. The tuning cost is reported in model evaluations on single samples.
 
+Stochastic: ``sa_solver`` on its quadratic grid and on a grid tuned at ``--sde-nfe``
+evaluations by the law objective of ``tune_grid`` for methods that read noise (an MMD of
+random Fourier features between its output and a 500-step ``sra1`` solve of the reverse SDE on
+one Brownian path, over ``--sde-tuning-samples`` other prior draws; not the benchmark's metric),
+beside the stochastic peers at the same budget: diffusers' DPMSolverMultistep SDE-2M and
+SASolver, k-diffusion's DPM-Solver++(2M) SDE and (3M) SDE.
+
     python benchmarks/tuned_grid.py --markdown docs/benchmarks/tuned-grid.md
 """
 
@@ -37,6 +44,9 @@ def main(argv=None):
     parser.add_argument("--nfe", default="10,15,20")
     parser.add_argument("--tuning-samples", type=int, default=2048)
     parser.add_argument("--max-evals", type=int, default=2000)
+    parser.add_argument("--sde-nfe", default="20")
+    parser.add_argument("--sde-tuning-samples", type=int, default=100_000)
+    parser.add_argument("--sde-max-evals", type=int, default=500)
     parser.add_argument("--markdown")
     args = parser.parse_args(argv)
     nfes = [int(v) for v in args.nfe.split(",")]
@@ -93,12 +103,47 @@ def main(argv=None):
                 "dpmpp_2m", law, x_T, alpha_T, sigma_max, sigma_min, nfe, 1
             )
             add("k-diffusion", "dpmpp_2m", "karras", used, x)
+        for nfe in [int(v) for v in args.sde_nfe.split(",") if v]:
+            method, steps = "sa_solver", nfe - 1
+            x, used = few_step.ours(sde, score, x_T, method, {}, "quadratic", nfe, 1)
+            add("revsde", method, "quadratic", used, x)
+            start = time.perf_counter()
+            tuned = revsde.tune_grid(
+                sde,
+                score,
+                method,
+                steps,
+                samples=args.sde_tuning_samples,
+                max_evals=args.sde_max_evals,
+                seed=7,
+            )
+            seconds = time.perf_counter() - start
+            rsde = sde.reverse(score, t_min=tuned.t_min)
+            ts = rsde.times(steps, spacing=tuned.times, dtype=D64)
+            gen = torch.Generator().manual_seed(1)
+            y = revsde.sdeint(rsde, x_T, ts, method=method, final_only=True, generator=gen)
+            cost = tuned.evaluations * args.sde_tuning_samples * tuned.nfe
+            note = (
+                f"tuning: {tuned.evaluations} searches, {cost:.2g} single-sample "
+                f"evaluations, {seconds:.0f} s; t_min {tuned.t_min:.3g}; MMD "
+                f"{tuned.initial_loss:.2g} -> {tuned.loss:.2g} (noise {tuned.noise:.1g})"
+            )
+            add("revsde", method, "tuned", tuned.nfe, rsde.data_prediction(rsde.s_max, y), note)
+            for name in ("DPMSolverMultistep SDE-2M", "SASolver"):
+                x, used = few_step.diffusers_run(name, law, x_T, nfe, 1)
+                add("diffusers", name, "default", used, x)
+            for name in ("dpmpp_2m_sde", "dpmpp_3m_sde"):
+                x, used = few_step.k_diffusion_run(
+                    name, law, x_T, alpha_T, sigma_max, sigma_min, nfe, 1
+                )
+                add("k-diffusion", name, "karras", used, x)
 
     header = (
         f"machine: {platform.machine()}, torch {torch.__version__}, python "
         f"{platform.python_version()}; {args.samples} samples, float64; Monte Carlo floor of "
         f"the moment error {floor:.4f}; tuning batch {args.tuning_samples}, at most "
-        f"{args.max_evals} objective evaluations"
+        f"{args.max_evals} objective evaluations; stochastic: tuning batch "
+        f"{args.sde_tuning_samples}, at most {args.sde_max_evals} objective evaluations"
     )
     table = (
         "| library | sampler | grid | NFE | moment error | tuning |\n|---|---|---|---|---|---|\n"

@@ -42,6 +42,7 @@ def test_compare_writes_its_files_and_the_error_falls_with_steps(tmp_path, capsy
         (["compare", "--sde", "bridge"], "invalid choice"),
         (["compare", "--metric", "w2"], "invalid choice"),
         (["compare", "--samples", "1"], ">= 2"),
+        (["compare", "--samples", "100", "--sde-samples", "50"], "--sde-samples must be >= "),
         (["compare", "--adaptive", "0.1,2"], "every rtol must lie in (0, 1)"),
         (["compare", "--spacing", "powr"], "spacing must be one of"),
         (["compare", "--exact"], "--exact needs a Gaussian target"),

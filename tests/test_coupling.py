@@ -159,7 +159,7 @@ def test_coupled_noise_is_the_spread_of_the_error_between_independent_samples():
 @pytest.fixture(scope="module")
 def study():
     methods = ["euler", "heun", "unipc", "sra1"]
-    return run_study(methods=methods, steps=(5, 10, 20, 50), samples=4000)
+    return run_study(methods=methods, steps=(5, 10, 20, 50), samples=4000, sde_samples=4000)
 
 
 def test_the_coupled_study_reads_each_methods_order_off_4000_samples(study):
@@ -246,3 +246,19 @@ def test_the_path_and_the_coupled_study_run_on_cuda():
 def test_an_unknown_metric_is_named():
     with pytest.raises(ValueError, match=r"metric must be one of \['coupled', 'sliced'\]"):
         run_study(methods=["euler"], steps=(2,), samples=10, metric="w2")
+
+
+def test_the_sde_runs_draw_more_samples_and_the_ode_runs_do_not_change():
+    """``sde_samples`` (default 8 x samples) draws more for the methods that read noise: their
+    coupled noise falls by about sqrt(8); the deterministic runs see the same first draws and
+    do not change."""
+    kw = {"methods": ["euler", "heun"], "steps": (20,), "samples": 400}
+    small = run_study(sde_samples=400, **kw)
+    large = run_study(**kw)
+    assert (small.sde_samples, large.sde_samples) == (400, 3200)
+    runs = {(s, r.method): r for s, st in (("small", small), ("large", large)) for r in st.runs}
+    assert runs["small", "heun"].coupled == runs["large", "heun"].coupled
+    ratio = runs["small", "euler"].coupled_noise / runs["large", "euler"].coupled_noise
+    assert 2.0 < ratio < 4.0, ratio
+    with pytest.raises(ValueError, match=r"sde_samples must be an integer >= samples \(400\)"):
+        run_study(sde_samples=100, **kw)

@@ -142,3 +142,11 @@ def test_tuning_works_on_every_process(sde):
     tuned = revsde.tune_grid(sde, gaussian().score(sde), "unipc", 4, samples=64, max_evals=60)
     assert tuned.loss < 0.2 * tuned.initial_loss
     assert float(tuned.times[0]) == pytest.approx(sde.reverse(lambda x, t: x).t_max)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_stochastic_sampler_is_tuned_on_cuda():
+    sde, law = revsde.VPSDE(), gaussian()
+    kw = {"samples": 256, "max_evals": 5, "reference_steps": 20, "device": "cuda"}
+    tuned = revsde.tune_grid(sde, law.score(sde), "sa_solver", 4, **kw)
+    assert tuned.noise is not None and tuned.times.device.type == "cpu"

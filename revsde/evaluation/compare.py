@@ -99,6 +99,8 @@ METRICS = ("coupled", "sliced")
 REFERENCE_SDE_METHOD = "sra1"
 REFERENCE_SDE_STEPS = 1000
 REFERENCE_ODE_TOL = 1e-8
+#: the default draws of the runs of methods that read noise, in units of ``samples``
+SDE_SAMPLES_FACTOR = 8
 
 
 @dataclass
@@ -145,6 +147,9 @@ class Study:
     #: fine or tight ("sde": REFERENCE_SDE_STEPS // 2 steps against REFERENCE_SDE_STEPS;
     #: "ode": dopri5 at 100 x the tolerance): the coarser solve's error, larger than theirs
     reference_check: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: draws for the runs of methods that read noise (Monte Carlo studies; ``None``: as
+    #: ``samples``)
+    sde_samples: int | None = None
 
     def error(self, run: Run) -> float:
         """The run's headline error: the exact W2 in exact mode, the sliced W2 to held-out
@@ -222,6 +227,7 @@ def run_study(
     exact: bool = False,
     seeds: int = 1,
     metric: str = "coupled",
+    sde_samples: int | None = None,
 ) -> Study:
     """Run every method at every step count; see the module docstring for the metrics
     (``metric``: the headline error of a Monte Carlo study, one of ``METRICS``; every run
@@ -238,8 +244,17 @@ def run_study(
     start draws, references and noise; common to all methods within each repetition) and
     report each error's mean with its 95 % confidence half-width.
 
+    ``sde_samples``: draws for the runs of methods that read noise (default
+    ``SDE_SAMPLES_FACTOR * samples``; at least ``samples``). Their coupled error's noise is
+    their pathwise distance to the fine SDE solve over the square root of the draws, which at
+    20 evaluations is several times an ODE method's; these runs are cheap per draw (one
+    evaluation a step), so more draws resolve them at a moderate cost. Their first ``samples``
+    draws are the ODE runs' draws, and give the sliced and moment W2 (same size as the
+    floors').
+
     ``exact``: for Gaussian targets, the exact output laws instead of samples (``samples``,
-    ``device`` and ``dtype`` are then unused: the propagation runs in float64 on the CPU)."""
+    ``sde_samples``, ``device`` and ``dtype`` are then unused: the propagation runs in float64
+    on the CPU)."""
     if sde not in SDES:
         raise ValueError(f"sde must be one of {sorted(SDES)}, got {sde!r}")
     if target not in TARGETS:
@@ -261,6 +276,11 @@ def run_study(
         parse_spacing(spacing)  # a clear error before any work
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
+    sde_samples = SDE_SAMPLES_FACTOR * samples if sde_samples is None else sde_samples
+    if isinstance(sde_samples, bool) or not isinstance(sde_samples, int) or sde_samples < samples:
+        raise ValueError(
+            f"sde_samples must be an integer >= samples ({samples}), got {sde_samples!r}"
+        )
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -275,7 +295,17 @@ def run_study(
             process, law0, sde, target, methods, steps, seed, spacing, adaptive_rtols, progress
         )
     study = Study(
-        sde, target, samples, seed, dtype, str(device), 0.0, 0.0, seeds=seeds, metric=metric
+        sde,
+        target,
+        samples,
+        seed,
+        dtype,
+        str(device),
+        0.0,
+        0.0,
+        seeds=seeds,
+        metric=metric,
+        sde_samples=sde_samples,
     )
     passes = [
         _monte_carlo_pass(
@@ -284,6 +314,7 @@ def run_study(
             methods,
             steps,
             samples,
+            sde_samples,
             seed + 1000 * j,
             device,
             torch_dtype,
@@ -331,6 +362,7 @@ def _monte_carlo_pass(
     methods,
     steps,
     samples,
+    sde_samples,
     seed,
     device,
     torch_dtype,
@@ -347,13 +379,17 @@ def _monte_carlo_pass(
     # x_T from the exact law at t_max rather than the N(0, I) prior that approximates it: the
     # prior's small mismatch would otherwise put a floor under every method (the probability-
     # flow ODE carries it to t_min undamped), and the study is of the solvers' own error.
-    x_T = law0.marginal(process, rsde.t_max).sample(
-        samples, generator=torch.Generator().manual_seed(seed)
-    )
+    law_T = law0.marginal(process, rsde.t_max)
+    x_T = law_T.sample(samples, generator=torch.Generator().manual_seed(seed))
+    if sde_samples > samples:  # more draws for the SDE runs; the first ones do not change
+        more = law_T.sample(
+            sde_samples - samples, generator=torch.Generator().manual_seed(seed + 6)
+        )
+        x_T = torch.cat([x_T, more])
     x_T = x_T.to(device=device, dtype=torch_dtype)
     reference = law.sample(samples, generator=torch.Generator().manual_seed(seed + 1))
     second = law.sample(samples, generator=torch.Generator().manual_seed(seed + 2))
-    path, fine, check = _fine_solves(rsde, rode, x_T, law, seed)
+    path, fine, check = _fine_solves(rsde, rode, x_T, samples, law, seed)
     runs: list[Run] = []
     jobs = [(m, n, None, "") for m in methods for n in steps]
     jobs += [
@@ -381,12 +417,15 @@ def _monte_carlo_pass(
         else:
             ts, options = [0.0, problem.s_max], {"adaptive": True, "rtol": tol, "atol": tol}
             grid = f"rtol={tol:g}"
-        if solver.uses_noise:  # the fine solve's Brownian path
+        # a method that reads noise reads the fine SDE solve's Brownian path, on all its draws;
+        # a deterministic one is compared with the fine ODE solve from the first draws
+        key = "sde" if solver.uses_noise else "ode"
+        if solver.uses_noise:
             options["bm"] = path.fork()
         with torch.no_grad():
             y, stats = sdeint(
                 problem,
-                x_T,
+                x_T if solver.uses_noise else x_T[:samples],
                 ts,
                 method=method,
                 final_only=True,
@@ -398,14 +437,14 @@ def _monte_carlo_pass(
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         y = y.double().cpu()
-        coupled, noise = coupled_moment_error(y, fine["ode" if solver.ode_only else "sde"], law)
+        coupled, noise = coupled_moment_error(y, fine[key], law)
         runs.append(
             Run(
                 _run_name(method, tol, variant),
                 stats.steps,
                 stats.nfe,
-                sliced_w2(y, reference, seed=seed),
-                moment_w2(y, law.mean, law.covariance),
+                sliced_w2(y[:samples], reference, seed=seed),
+                moment_w2(y[:samples], law.mean, law.covariance),
                 seconds,
                 grid,
                 coupled=coupled,
@@ -428,12 +467,12 @@ class _Pass:
     reference_check: dict[str, tuple[float, float]]
 
 
-def _fine_solves(rsde, rode, x_T, law, seed):
-    """The coupled error's references from ``x_T``: ``REFERENCE_SDE_METHOD`` on a uniform grid
-    of ``REFERENCE_SDE_STEPS`` steps, reading its increments and space-time Lévy areas off a
-    Brownian path stored on that grid (returned, for the runs to fork), and dopri5 at
-    ``REFERENCE_ODE_TOL``; and each one's check against a solve half as fine (100 x the
-    tolerance)."""
+def _fine_solves(rsde, rode, x_T, samples, law, seed):
+    """The coupled error's references: ``REFERENCE_SDE_METHOD`` from every row of ``x_T`` on a
+    uniform grid of ``REFERENCE_SDE_STEPS`` steps, reading its increments and space-time Lévy
+    areas off a Brownian path stored on that grid (returned, for the runs to fork), and dopri5
+    at ``REFERENCE_ODE_TOL`` from the first ``samples`` rows; and each one's check against a
+    solve half as fine (100 x the tolerance)."""
     ts = rsde.times(REFERENCE_SDE_STEPS, spacing="uniform", dtype=x_T.dtype, device=x_T.device)
     kw = {"dtype": x_T.dtype, "device": x_T.device, "seed": seed + 4, "levy_area": True}
     path = GridBrownianPath.sample(ts, x_T.shape, **kw)
@@ -445,7 +484,8 @@ def _fine_solves(rsde, rode, x_T, law, seed):
 
     def ode(tol: float) -> torch.Tensor:
         kw = {"adaptive": True, "rtol": tol, "atol": tol}
-        return sdeint(rode, x_T, span, method="dopri5", final_only=True, **kw).double().cpu()
+        y = sdeint(rode, x_T[:samples], span, method="dopri5", final_only=True, **kw)
+        return y.double().cpu()
 
     with torch.no_grad():
         fine = {"sde": sde(ts), "ode": ode(REFERENCE_ODE_TOL)}
