@@ -19,7 +19,6 @@ from ..evaluation.compare import (
     REFERENCE_ODE_TOL,
     REFERENCE_SDE_METHOD,
     REFERENCE_SDE_STEPS,
-    SDE_SAMPLES_FACTOR,
     SDES,
     TARGETS,
     Study,
@@ -142,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=None,
         help="draws for the methods that read noise, whose coupled error is noisier at equal "
-        f"size (default: {SDE_SAMPLES_FACTOR} x --samples; at least --samples)",
+        "size (default: --samples; at least --samples; 32000 resolves dpmpp_3m_sde at 20 "
+        "evaluations in about 3 minutes on 2 cores)",
     )
     p.add_argument(
         "--metric",

@@ -99,8 +99,6 @@ METRICS = ("coupled", "sliced")
 REFERENCE_SDE_METHOD = "sra1"
 REFERENCE_SDE_STEPS = 1000
 REFERENCE_ODE_TOL = 1e-8
-#: the default draws of the runs of methods that read noise, in units of ``samples``
-SDE_SAMPLES_FACTOR = 8
 
 
 @dataclass
@@ -244,13 +242,13 @@ def run_study(
     start draws, references and noise; common to all methods within each repetition) and
     report each error's mean with its 95 % confidence half-width.
 
-    ``sde_samples``: draws for the runs of methods that read noise (default
-    ``SDE_SAMPLES_FACTOR * samples``; at least ``samples``). Their coupled error's noise is
-    their pathwise distance to the fine SDE solve over the square root of the draws, which at
-    20 evaluations is several times an ODE method's; these runs are cheap per draw (one
-    evaluation a step), so more draws resolve them at a moderate cost. Their first ``samples``
-    draws are the ODE runs' draws, and give the sliced and moment W2 (same size as the
-    floors').
+    ``sde_samples``: draws for the runs of methods that read noise (default ``samples``; at
+    least ``samples``). Their coupled error's noise is their pathwise distance to the fine SDE
+    solve over the square root of the draws, which at 20 evaluations is several times an ODE
+    method's, so they need more draws to resolve the same error (docs/compare.md: 32 000
+    resolve ``dpmpp_3m_sde`` at 20 evaluations, in 3.3 minutes instead of 1.6). Their first
+    ``samples`` draws are the ODE runs' draws, and give the sliced and moment W2 (same size as
+    the floors').
 
     ``exact``: for Gaussian targets, the exact output laws instead of samples (``samples``,
     ``sde_samples``, ``device`` and ``dtype`` are then unused: the propagation runs in float64
@@ -276,7 +274,7 @@ def run_study(
         parse_spacing(spacing)  # a clear error before any work
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
-    sde_samples = SDE_SAMPLES_FACTOR * samples if sde_samples is None else sde_samples
+    sde_samples = samples if sde_samples is None else sde_samples
     if isinstance(sde_samples, bool) or not isinstance(sde_samples, int) or sde_samples < samples:
         raise ValueError(
             f"sde_samples must be an integer >= samples ({samples}), got {sde_samples!r}"
