@@ -36,6 +36,35 @@ from revsde.evaluation.metrics import mixture_moment_error
 D64 = torch.float64
 
 
+def tuned_run(sde, score, x_T, method, nfe, samples, max_evals):
+    """``method`` from the benchmark's ``x_T`` on a grid that ``revsde.tune_grid`` tuned for
+    ``nfe`` evaluations on ``samples`` other prior draws (seed 7), with the tuning's cost as a
+    table note: (denoised output, evaluations, note)."""
+    steps = nfe - 1
+    start = time.perf_counter()
+    tuned = revsde.tune_grid(
+        sde, score, method, steps, samples=samples, max_evals=max_evals, seed=7
+    )
+    seconds = time.perf_counter() - start
+    # the public path accepts the grid as it is (t_min read off its end)
+    revsde.sample(sde, score, (1, 2), method, spacing=tuned.times)
+    stochastic = tuned.noise is not None  # tuned by the law objective, on the reverse SDE
+    problem = sde.reverse(score, probability_flow=not stochastic, t_min=tuned.t_min)
+    ts = problem.times(steps, spacing=tuned.times, dtype=D64)
+    gen = torch.Generator().manual_seed(1)
+    y = revsde.sdeint(problem, x_T, ts, method=method, final_only=True, generator=gen)
+    objective = (
+        f"MMD {tuned.initial_loss:.2g} -> {tuned.loss:.2g} (noise {tuned.noise:.1g})"
+        if stochastic
+        else f"pathwise {tuned.initial_loss:.3f} -> {tuned.loss:.3f}"
+    )
+    note = (
+        f"tuning: {tuned.evaluations} searches, {tuned.evaluations * samples * tuned.nfe:.2g} "
+        f"single-sample evaluations, {seconds:.0f} s; t_min {tuned.t_min:.3g}; {objective}"
+    )
+    return problem.data_prediction(problem.s_max, y), tuned.nfe, note
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -72,30 +101,10 @@ def main(argv=None):
             for method in ("unipc", "dpmpp_2m"):
                 x, used = few_step.ours(sde, score, x_T, method, {}, "quadratic", nfe, 1)
                 add("revsde", method, "quadratic", used, x)
-                steps = nfe - 1
-                start = time.perf_counter()
-                tuned = revsde.tune_grid(
-                    sde,
-                    score,
-                    method,
-                    steps,
-                    samples=args.tuning_samples,
-                    max_evals=args.max_evals,
-                    seed=7,
+                x, used, note = tuned_run(
+                    sde, score, x_T, method, nfe, args.tuning_samples, args.max_evals
                 )
-                seconds = time.perf_counter() - start
-                # the public path accepts the grid as it is (t_min read off its end)
-                revsde.sample(sde, score, (1, 2), method, spacing=tuned.times)
-                rode = sde.reverse(score, probability_flow=True, t_min=tuned.t_min)
-                ts = rode.times(steps, spacing=tuned.times, dtype=D64)
-                y = revsde.sdeint(rode, x_T, ts, method=method, final_only=True)
-                cost = tuned.evaluations * args.tuning_samples * tuned.nfe
-                note = (
-                    f"tuning: {tuned.evaluations} searches, {cost:.2g} single-sample "
-                    f"evaluations, {seconds:.0f} s; t_min {tuned.t_min:.3g}; pathwise "
-                    f"{tuned.initial_loss:.3f} -> {tuned.loss:.3f}"
-                )
-                add("revsde", method, "tuned", tuned.nfe, rode.data_prediction(rode.s_max, y), note)
+                add("revsde", method, "tuned", used, x, note)
             for name in ("DPMSolverMultistep 2M", "UniPCMultistep", "DDIM"):
                 x, used = few_step.diffusers_run(name, law, x_T, nfe, 1)
                 add("diffusers", name, "default", used, x)
@@ -104,31 +113,13 @@ def main(argv=None):
             )
             add("k-diffusion", "dpmpp_2m", "karras", used, x)
         for nfe in [int(v) for v in args.sde_nfe.split(",") if v]:
-            method, steps = "sa_solver", nfe - 1
+            method = "sa_solver"
             x, used = few_step.ours(sde, score, x_T, method, {}, "quadratic", nfe, 1)
             add("revsde", method, "quadratic", used, x)
-            start = time.perf_counter()
-            tuned = revsde.tune_grid(
-                sde,
-                score,
-                method,
-                steps,
-                samples=args.sde_tuning_samples,
-                max_evals=args.sde_max_evals,
-                seed=7,
+            x, used, note = tuned_run(
+                sde, score, x_T, method, nfe, args.sde_tuning_samples, args.sde_max_evals
             )
-            seconds = time.perf_counter() - start
-            rsde = sde.reverse(score, t_min=tuned.t_min)
-            ts = rsde.times(steps, spacing=tuned.times, dtype=D64)
-            gen = torch.Generator().manual_seed(1)
-            y = revsde.sdeint(rsde, x_T, ts, method=method, final_only=True, generator=gen)
-            cost = tuned.evaluations * args.sde_tuning_samples * tuned.nfe
-            note = (
-                f"tuning: {tuned.evaluations} searches, {cost:.2g} single-sample "
-                f"evaluations, {seconds:.0f} s; t_min {tuned.t_min:.3g}; MMD "
-                f"{tuned.initial_loss:.2g} -> {tuned.loss:.2g} (noise {tuned.noise:.1g})"
-            )
-            add("revsde", method, "tuned", tuned.nfe, rsde.data_prediction(rsde.s_max, y), note)
+            add("revsde", method, "tuned", used, x, note)
             for name in ("DPMSolverMultistep SDE-2M", "SASolver"):
                 x, used = few_step.diffusers_run(name, law, x_T, nfe, 1)
                 add("diffusers", name, "default", used, x)
