@@ -101,6 +101,9 @@ def test_the_candidates_share_the_reference_brownian_path():
 
 def test_features_are_checked():
     sde, law = revsde.VPSDE(), gaussian()
+    for name, bad in (("samples", 0), ("reference_steps", 0)):
+        with pytest.raises(ValueError, match=name):
+            revsde.tune_grid(sde, law.score(sde), "euler", 4, max_evals=3, **{name: bad})
     kw = {"samples": 64, "max_evals": 3, "reference_steps": 10}
     with pytest.raises(ValueError, match=r"features are for methods that read noise.*'unipc'"):
         revsde.tune_grid(sde, law.score(sde), "unipc", 4, features=lambda x: x, **kw)

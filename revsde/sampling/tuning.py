@@ -154,13 +154,13 @@ def tune_grid(
             f"features are for methods that read noise; {name!r} is deterministic and is tuned "
             "by its pathwise distance to the reference"
         )
-    samples = check_int(
-        "samples", 65536 if stochastic and samples is None else samples or 1024, low=2
-    )
+    if samples is None:
+        samples = 65536 if stochastic else 1024
+    if reference_steps is None:
+        reference_steps = 500 if stochastic else 200
+    samples = check_int("samples", samples, low=2)
+    reference_steps = check_int("reference_steps", reference_steps, low=1)
     reference_method = reference_method or ("sra1" if stochastic else "unipc")
-    reference_steps = check_int(
-        "reference_steps", reference_steps or (500 if stochastic else 200), low=1
-    )
     # the equation the method samples, as revsde.sample solves it
     on_ode = solver.ode_only or not stochastic
     base = sde.reverse(score, probability_flow=not stochastic, event_shape=event_shape)
