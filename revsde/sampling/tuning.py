@@ -182,6 +182,7 @@ def tune_grid(
     if stochastic:
         phi = features or fourier_features(reference, seed=seed + 2)
         reference_features = _features(phi, reference)
+        reference_mean = reference_features.mean(0)
 
     def grid(z: np.ndarray) -> tuple[Tensor, float]:
         t_end = t_floor
@@ -213,12 +214,14 @@ def tune_grid(
             return _features(phi, x0) - reference_features
         return (x0 - reference).flatten(1).pow(2).sum(1, keepdim=True)
 
-    def value(d: Tensor) -> float:
-        return float(d.mean(0).norm() if stochastic else d.mean().sqrt())
+    def value(x0: Tensor) -> float:
+        if stochastic:  # the mean of the differences, without forming them
+            return float((_features(phi, x0).mean(0) - reference_mean).norm())
+        return float(difference(x0).mean().sqrt())
 
     def loss(z: np.ndarray) -> float:
         try:
-            v = value(difference(output(z)))
+            v = value(output(z))
         except (ValueError, FloatingPointError):  # a degenerate grid or a blow-up
             return math.inf
         return v if math.isfinite(v) else math.inf
@@ -273,7 +276,7 @@ def fourier_features(
     scale = math.sqrt(2.0 / count)
 
     def phi(x: Tensor) -> Tensor:
-        return scale * torch.cos(x.flatten(1).double() @ w + b)
+        return torch.addmm(b, x.flatten(1).double(), w).cos_().mul_(scale)
 
     return phi
 
