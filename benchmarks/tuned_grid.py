@@ -78,7 +78,7 @@ def main(argv=None):
     parser.add_argument("--sde-max-evals", type=int, default=500)
     parser.add_argument("--markdown")
     args = parser.parse_args(argv)
-    nfes = [int(v) for v in args.nfe.split(",")]
+    nfes = [int(v) for v in args.nfe.split(",") if v]
 
     sde, law = revsde.VPSDE(), mixture_2d(D64)
     score = law.score(sde)
