@@ -104,6 +104,9 @@ def test_features_are_checked():
     for name, bad in (("samples", 0), ("reference_steps", 0)):
         with pytest.raises(ValueError, match=name):
             revsde.tune_grid(sde, law.score(sde), "euler", 4, max_evals=3, **{name: bad})
+    # image-sized samples at the default batch: a clear error before any allocation
+    with pytest.raises(ValueError, match=r"would take 1\.5e\+03 GiB.*pass fewer samples"):
+        revsde.tune_grid(sde, lambda x, t: -x, "sa_solver", 9, event_shape=(3, 32, 32))
     kw = {"samples": 64, "max_evals": 3, "reference_steps": 10}
     with pytest.raises(ValueError, match=r"features are for methods that read noise.*'unipc'"):
         revsde.tune_grid(sde, law.score(sde), "unipc", 4, features=lambda x: x, **kw)

@@ -63,6 +63,8 @@ from ..processes.sde import DiffusionSDE
 from .sample import default_spacing
 
 D64 = torch.float64
+#: the largest stored Brownian path the stochastic objective allocates, in GiB
+PATH_MEMORY_LIMIT_GIB = 8
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,16 @@ def tune_grid(
     t_max, t_floor = base.t_max, base.t_min
     t_ceiling = min(float(sde.time_of_log_snr(torch.zeros((), dtype=D64))), 0.5 * t_max)
     tune_t_min = bool(tune_t_min) and t_ceiling > t_floor
+    if stochastic:
+        copies = 2 if resolve(reference_method).needs_levy_area else 1
+        size = copies * (reference_steps + 1) * samples * math.prod(event_shape)
+        gib = size * torch.empty((), dtype=dtype).element_size() / 2**30
+        if gib > PATH_MEMORY_LIMIT_GIB:
+            raise ValueError(
+                f"the stored Brownian path of the stochastic objective would take {gib:.3g} GiB "
+                f"({copies} x (reference_steps + 1) x samples x prod(event_shape) numbers; the "
+                f"limit is {PATH_MEMORY_LIMIT_GIB} GiB): pass fewer samples or reference_steps"
+            )
     gen = torch.Generator().manual_seed(seed)
     x_T = sde.prior_std * torch.randn((samples, *event_shape), generator=gen, dtype=dtype)
     x_T = x_T.to(device)
