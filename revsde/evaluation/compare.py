@@ -417,13 +417,13 @@ def _monte_carlo_pass(
             grid = f"rtol={tol:g}"
         # a method that reads noise reads the fine SDE solve's Brownian path, on all its draws;
         # a deterministic one is compared with the fine ODE solve from the first draws
-        key = "sde" if solver.uses_noise else "ode"
+        key, y0 = ("sde", x_T) if solver.uses_noise else ("ode", x_T[:samples])
         if solver.uses_noise:
             options["bm"] = path.fork()
         with torch.no_grad():
             y, stats = sdeint(
                 problem,
-                x_T if solver.uses_noise else x_T[:samples],
+                y0,
                 ts,
                 method=method,
                 final_only=True,

@@ -18,7 +18,7 @@ the process's t_min and the time where signal and noise are equal); the search i
 of Chen et al.'s GITS ("Trajectory regularity of ODE-based diffusion sampling", ICML 2024)
 and of Sabour et al.'s "Align your steps" (2024), which optimise a schedule against a
 teacher's trajectories or a divergence bound; revsde's version takes any registered
-deterministic method and any process.
+method and any process.
 
 A method that reads noise (the SDE samplers: ``sa_solver``, ``dpmpp_2m_sde``, ``euler`` on the
 reverse SDE, ...) has no output that is a function of x_T, and no pathwise distance to tune.
@@ -59,6 +59,7 @@ from solvers import Solver, resolve, sdeint
 
 from .._checks import check_int
 from ..evaluation.coupling import GridBrownianPath
+from ..evaluation.metrics import coupled_feature_error
 from ..processes.sde import DiffusionSDE
 from .sample import default_spacing
 
@@ -143,7 +144,8 @@ def tune_grid(
         device: where they run (the CPU by default).
 
     Raises ``ValueError`` for ``features`` given with a deterministic method (its objective is
-    pathwise) and for features that do not map the batch to one row per sample.
+    pathwise), for features that do not map the batch to one row per sample, and where the
+    stochastic objective's stored Brownian path would exceed ``PATH_MEMORY_LIMIT_GIB``.
     """
     event_shape = tuple(event_shape)
     steps = check_int("steps", steps, low=1)
@@ -169,8 +171,9 @@ def tune_grid(
     t_max, t_floor = base.t_max, base.t_min
     t_ceiling = min(float(sde.time_of_log_snr(torch.zeros((), dtype=D64))), 0.5 * t_max)
     tune_t_min = bool(tune_t_min) and t_ceiling > t_floor
+    levy = resolve(reference_method).needs_levy_area
     if stochastic:
-        copies = 2 if resolve(reference_method).needs_levy_area else 1
+        copies = 2 if levy else 1
         size = copies * (reference_steps + 1) * samples * math.prod(event_shape)
         gib = size * torch.empty((), dtype=dtype).element_size() / 2**30
         if gib > PATH_MEMORY_LIMIT_GIB:
@@ -186,7 +189,6 @@ def tune_grid(
     with torch.no_grad():
         ts = base.times(reference_steps, spacing="quadratic", dtype=dtype, device=x_T.device)
         if stochastic:
-            levy = resolve(reference_method).needs_levy_area
             kw = {"dtype": dtype, "device": x_T.device, "seed": seed + 1, "levy_area": levy}
             path = GridBrownianPath.sample(ts, x_T.shape, **kw)
         y = sdeint(base, x_T, ts, method=reference_method, bm=_fork(path), final_only=True)
@@ -220,16 +222,10 @@ def tune_grid(
             )
             return problem.data_prediction(problem.s_max, y)
 
-    def difference(x0: Tensor) -> Tensor:
-        """Per-sample differences to the reference whose mean the objective measures."""
-        if stochastic:
-            return _features(phi, x0) - reference_features
-        return (x0 - reference).flatten(1).pow(2).sum(1, keepdim=True)
-
     def value(x0: Tensor) -> float:
-        if stochastic:  # the mean of the differences, without forming them
+        if stochastic:  # the mean of the feature differences, without forming them
             return float((_features(phi, x0).mean(0) - reference_mean).norm())
-        return float(difference(x0).mean().sqrt())
+        return float((x0 - reference).flatten(1).pow(2).sum(1).mean().sqrt())
 
     def loss(z: np.ndarray) -> float:
         try:
@@ -254,8 +250,7 @@ def tune_grid(
     times, t_end = grid(best)
     noise = None
     if stochastic:
-        d = difference(output(best))
-        noise = float((d.var(0) / d.shape[0]).sum().sqrt())
+        noise = coupled_feature_error(_features(phi, output(best)), reference_features)[1]
     return TunedGrid(
         times=times,
         t_min=t_end,
