@@ -422,7 +422,7 @@ def sdeint(
         shape = _noise_shape(sde, t_start, y0)
         if adaptive:
             if bm is None and not solver.ode_only:
-                bm = _brownian_interval(times, shape, y0, generator, tdtype)
+                bm = _brownian_interval(times, shape, y0, generator, tdtype, solver.needs_levy_area)
             noise = _noise_source(bm, generator, shape, y0, solver)
             out, n_steps, n_rejected, accepted = solve_adaptive(
                 counted,
@@ -515,12 +515,13 @@ def _check_adaptive(solver: Solver, method_name: str, generator, callback, progr
 
 
 def _brownian_interval(
-    times: list[float], shape, y0: Tensor, generator, tdtype: torch.dtype
+    times: list[float], shape, y0: Tensor, generator, tdtype: torch.dtype, levy: bool
 ) -> Any:
     """A torchsde BrownianInterval over the solve, seeded from ``generator`` (or torch's global
     generator), so that retried steps query one Brownian path. Its ends are the loop's time
     values in their own dtype: float32 times may round past the float ends (0.999 -> 0.99900001),
-    which torchsde warns about on every query there."""
+    which torchsde warns about on every query there. A method that reads the space-time Lévy
+    area gets an interval that keeps it."""
     import torchsde
 
     device = generator.device if generator is not None else None  # a CUDA generator draws there
@@ -533,6 +534,7 @@ def _brownian_interval(
         dtype=y0.dtype,
         device=y0.device,
         entropy=seed,
+        levy_area_approximation="space-time" if levy else "none",
     )
 
 

@@ -154,6 +154,37 @@ def test_the_default_brownian_path_is_seeded_from_a_generator_on_any_device(devi
     assert not torch.allclose(run(3), run(4))
 
 
+class _LevyPair(solvers.SRA1):
+    """A user's adaptive method that reads the space-time Lévy area: SRA1 with its distance
+    from the Euler–Maruyama step as the error estimate."""
+
+    error_exponent = 0.5
+
+    def step_with_error(self, sde, t0, t1, y0, noise, state):
+        y1, state = self.step(sde, t0, t1, y0, noise, state)
+        euler = y0 + noise.h * sde.f(t0, y0) + sde.g(t0, y0) * noise.dW
+        return y1, y1 - euler, state
+
+
+def test_the_default_brownian_path_keeps_the_levy_area_a_method_reads():
+    """The loop's own BrownianInterval keeps the space-time Lévy area when the method reads it
+    (it was created without, and such a method failed with "needs space-time Lévy area")."""
+    rsde, _, _ = gaussian_reverse_sde(1)
+    y0 = torch.randn(8, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
+    y, stats = solvers.sdeint(
+        rsde,
+        y0,
+        [0.0, rsde.s_max],
+        method=_LevyPair(),
+        adaptive=True,
+        atol=0.05,
+        generator=torch.Generator().manual_seed(1),
+        final_only=True,
+        return_stats=True,
+    )
+    assert bool(torch.isfinite(y).all()) and stats.steps > 1
+
+
 def test_outputs_land_on_every_requested_time():
     rode, x_T, exact = gaussian_probability_flow(revsde.VPSDE())
     ts = torch.tensor([0.0, 0.3, 0.6, rode.s_max], dtype=D64)
@@ -246,18 +277,51 @@ def test_ggf_noise_scale_measures_the_error_in_units_of_the_diffusion():
     assert error_ratio(state, _Diagonal(g), t, y0, y1, err, 0.1, 0.1) == pytest.approx(
         float((err / 0.1).pow(2).mean().sqrt()), rel=1e-12
     )
-    with pytest.raises(ValueError, match=r"error_scale must be one of \['state', 'noise'\]"):
+    scales = r"\['state', 'noise', 'data'\]"
+    with pytest.raises(ValueError, match=rf"error_scale must be one of {scales}"):
         solvers.resolve("ggf", error_scale="bogus")
     with pytest.raises(ValueError, match="nonzero diffusion in every component"):
         error_ratio(noise, _Diagonal(torch.tensor([0.5, 0.0], dtype=D64)), t, y0, y1, err, 0.1, 0.1)
 
 
+class _Marginal(_Diagonal):
+    """A diffusion with the marginal coefficients (alpha, sigma) of revsde's reverse SDEs."""
+
+    def __init__(self, g, alpha, sigma):
+        super().__init__(g)
+        self._alpha, self._sigma = alpha, sigma
+
+    def marginal_coefficients(self, t, like):
+        return self._alpha.reshape(-1, 1), self._sigma.reshape(-1, 1)
+
+
+def test_ggf_data_scale_measures_the_error_by_its_effect_on_the_denoised_sample():
+    """error_scale="data": the ratio is the RMS of err alpha / (atol (alpha^2 + sigma^2)), per
+    sample (rtol and g unused), the error's effect on Tweedie's posterior mean of unit-variance
+    data. A planted alpha / sigma^2 or a missing alpha fails the first assertion. An SDE
+    without marginal coefficients is refused by name."""
+    err = torch.tensor([[0.3, -0.1], [0.2, 0.4]], dtype=D64)
+    y0, y1 = torch.ones(2, 2, dtype=D64), torch.ones(2, 2, dtype=D64)
+    g = torch.tensor([0.5, 2.0], dtype=D64)
+    alpha, sigma = torch.tensor([0.9, 0.05], dtype=D64), torch.tensor([0.3, 2.0], dtype=D64)
+    t = torch.tensor(0.0, dtype=D64)
+    data = solvers.resolve("ggf", error_scale="data")
+    assert data.requires == ("marginal_coefficients",) and "data" in repr(data)
+    ratio = error_ratio(data, _Marginal(g, alpha, sigma), t, y0, y1, err, 0.5, 0.1)
+    effect = err * (alpha / (alpha**2 + sigma**2)).reshape(-1, 1)
+    assert ratio == pytest.approx(float((effect / 0.1).pow(2).mean().sqrt()), rel=1e-12)
+    assert error_ratio(data, _Marginal(2 * g, alpha, sigma), t, y0, y1, err, 0.1, 0.1) == ratio
+    with pytest.raises(ValueError, match=r"needs the SDE to provide \['marginal_coefficients'\]"):
+        solvers.sdeint(_Diagonal(g), y0, [0.0, 1.0], method=data, adaptive=True, atol=0.1)
+
+
+@pytest.mark.parametrize("scale", ["noise", "data"])
 @pytest.mark.parametrize("kind", ["vp", "ve"])
-def test_ggf_noise_scale_weak_error_falls_with_the_tolerance(kind):
-    """error_scale="noise" on the reverse SDE of a 2-D Gaussian (VP and VE), scored by the exact
-    law of ggf on the accepted grid (no Monte Carlo noise, revsde.evaluation.exact): the
-    discretization error falls with atol (slopes 1.27 VP, 1.30 VE measured) and the evaluations
-    grow."""
+def test_ggf_noise_scale_weak_error_falls_with_the_tolerance(kind, scale):
+    """error_scale="noise" and "data" on the reverse SDE of a 2-D Gaussian (VP and VE), scored
+    by the exact law of ggf on the accepted grid (no Monte Carlo noise,
+    revsde.evaluation.exact): the discretization error falls with atol (slopes: noise 1.27 VP,
+    1.30 VE; data 1.17 VP, 1.18 VE) and the evaluations grow."""
     from revsde.evaluation.exact import exact_solve
     from revsde.evaluation.targets import Gaussian
 
@@ -276,7 +340,7 @@ def test_ggf_noise_scale_weak_error_falls_with_the_tolerance(kind):
                 method="ggf",
                 adaptive=True,
                 atol=tol,
-                error_scale="noise",
+                error_scale=scale,
                 final_only=True,
                 return_stats=True,
                 generator=torch.Generator().manual_seed(1),
