@@ -15,7 +15,8 @@ prior, exact scores, Tweedie's step at t_min counted as an evaluation):
    grid (for the ODE the benchmark checks that the run's output is that fixed-step solve).
 
 Methods: on the reverse SDE, Euler–Maruyama at fixed step counts against ``ggf`` (Gotta Go
-Fast) over an rtol sweep with atol = rtol and atol = rtol / 10; on the probability-flow ODE,
+Fast) over an rtol sweep with atol = rtol and atol = rtol / 10, and with revsde's
+``error_scale="noise"`` and ``"data"`` over an atol sweep; on the probability-flow ODE,
 Heun at fixed step counts on the uniform and quadratic grids against ``bosh3``, ``dopri5``,
 ``dpmpp_2s`` (DPM-Solver-12) and ``dpmpp_3s`` (DPM-Solver-23) over an rtol sweep (atol =
 rtol), and, on the mixture, k-diffusion's ``sample_dpm_adaptive`` (DPM-Solver-23 in noise
@@ -42,9 +43,12 @@ from revsde.evaluation.metrics import coupled_moment_error, mixture_moment_error
 
 D64 = torch.float64
 SDE_TOLS = (0.2, 0.1, 0.05, 0.02)
-# ggf with error_scale="noise": the error in units of the step's noise scale, atol alone
-NOISE_TOLS = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005)
-NOISE = "ggf, error_scale=noise"
+# ggf with error_scale="noise" (the error in units of the step's noise scale) and "data" (in
+# units of its effect on the denoised sample): atol alone, swept
+SCALED_TOLS = {
+    "noise": (0.2, 0.1, 0.05, 0.02, 0.01, 0.005),
+    "data": (0.04, 0.02, 0.015, 0.01, 0.0075, 0.005),
+}
 ODE_TOLS = (1e-2, 1e-3, 1e-4, 1e-5)
 ODE_ADAPTIVE = ("bosh3", "dopri5", "dpmpp_2s", "dpmpp_3s")
 
@@ -119,9 +123,10 @@ def mixture_rows(samples, add, device):
         for tol in SDE_TOLS:
             kw = {"adaptive": True, "rtol": tol, "atol": tol * ratio}
             run("SDE", "ggf", f"rtol {tol}, atol {tol * ratio:.3g}", rsde, **kw)
-    for tol in NOISE_TOLS:
-        kw = {"adaptive": True, "atol": tol, "error_scale": "noise", "method_label": NOISE}
-        run("SDE", "ggf", f"atol {tol}", rsde, **kw)
+    for scale, tols in SCALED_TOLS.items():
+        for tol in tols:
+            kw = {"adaptive": True, "atol": tol, "error_scale": scale}
+            run("SDE", "ggf", f"atol {tol}", rsde, method_label=f"ggf, error_scale={scale}", **kw)
     for spacing in ("uniform", "quadratic"):
         for n in (10, 20, 50, 100):
             run(
@@ -192,9 +197,10 @@ def coupled_rows(samples, add, device):
         for tol in (*SDE_TOLS, 0.01):
             options = {"adaptive": True, "rtol": tol, "atol": tol * ratio}
             add_run("ggf", f"rtol {tol}, atol {tol * ratio:.3g}", run("ggf", **options))
-    for tol in NOISE_TOLS:
-        options = {"adaptive": True, "atol": tol, "error_scale": "noise"}
-        add_run(NOISE, f"atol {tol}", run("ggf", **options))
+    for scale, tols in SCALED_TOLS.items():
+        for tol in tols:
+            options = {"adaptive": True, "atol": tol, "error_scale": scale}
+            add_run(f"ggf, error_scale={scale}", f"atol {tol}", run("ggf", **options))
 
 
 def gaussian_rows(add):
@@ -223,8 +229,10 @@ def gaussian_rows(add):
         for tol in SDE_TOLS:
             setting = f"rtol {tol}, atol {tol * ratio:.3g}"
             adaptive("SDE", "ggf", setting, rsde, rtol=tol, atol=tol * ratio)
-    for tol in NOISE_TOLS:
-        adaptive("SDE", "ggf", f"atol {tol}", rsde, label=NOISE, atol=tol, error_scale="noise")
+    for scale, tols in SCALED_TOLS.items():
+        label = f"ggf, error_scale={scale}"
+        for tol in tols:
+            adaptive("SDE", "ggf", f"atol {tol}", rsde, label=label, atol=tol, error_scale=scale)
     for spacing in ("uniform", "quadratic"):
         for n in (10, 20, 50, 100):
             result = exact_solve(sde, law, "heun", n, spacing=spacing, probability_flow=True)
@@ -240,7 +248,7 @@ def gaussian_ve_rows(add):
     """The reverse VE SDE (sigma from 0.01 to 50) of the same d = 64 Gaussian, from its N(0,
     sigma_max^2 I) prior, scored exactly as ``gaussian_rows`` does: Euler–Maruyama on the
     uniform grid against ``ggf`` with the paper's rule (atol = rtol / 10) and with
-    ``error_scale="noise"``."""
+    ``error_scale="noise"`` and ``"data"``."""
     sde, law = revsde.VESDE(), gaussian_64()
     rsde = sde.reverse(law.score(sde))
     scale = float(sde.sigma(torch.tensor(rsde.t_max, dtype=D64)))
@@ -259,8 +267,9 @@ def gaussian_ve_rows(add):
         add("gaussian64, VE", "SDE", "euler", f"{n} steps", result.nfe, 0, error)
     for tol in (*SDE_TOLS, 0.01):
         adaptive("ggf", f"rtol {tol}, atol {tol / 10:.3g}", rtol=tol, atol=tol / 10)
-    for tol in NOISE_TOLS:
-        adaptive(NOISE, f"atol {tol}", atol=tol, error_scale="noise")
+    for scale, tols in SCALED_TOLS.items():
+        for tol in tols:
+            adaptive(f"ggf, error_scale={scale}", f"atol {tol}", atol=tol, error_scale=scale)
 
 
 def main(argv=None):
