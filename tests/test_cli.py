@@ -119,16 +119,19 @@ def test_adaptive_runs_join_the_study_with_every_evaluation(tmp_path):
     assert not any("euler (adaptive)" == r["method"] for r in study["runs"])
 
 
-def test_ggf_joins_the_study_with_the_paper_rule_and_the_noise_scale(tmp_path):
-    """--adaptive runs ggf twice per tolerance: the paper's rule (rtol = atol = tol) and
-    error_scale="noise" (atol = tol); the two are different runs with different step counts."""
+def test_ggf_joins_the_study_with_the_paper_rule_and_the_noise_and_data_scales(tmp_path):
+    """--adaptive runs ggf three times per tolerance: the paper's rule (rtol = atol = tol),
+    error_scale="noise" and "data" (atol = tol); different runs with different step counts."""
     argv = ["compare", "--samples", "300", "--steps", "8", "--methods", "ggf"]
     assert main([*argv, "--adaptive", "0.05", "--out", str(tmp_path), "--no-progress"]) == 0
     study = json.loads((tmp_path / "compare.json").read_text())
     by_name = {r["method"]: r for r in study["runs"]}
     assert by_name["ggf (adaptive)"]["spacing"] == "rtol=0.05"
-    assert by_name["ggf (adaptive, noise scale)"]["spacing"] == "atol=0.05"
-    assert by_name["ggf (adaptive)"]["steps"] != by_name["ggf (adaptive, noise scale)"]["steps"]
+    steps = {by_name["ggf (adaptive)"]["steps"]}
+    for variant in ("noise scale", "data scale"):
+        assert by_name[f"ggf (adaptive, {variant})"]["spacing"] == "atol=0.05"
+        steps.add(by_name[f"ggf (adaptive, {variant})"]["steps"])
+    assert len(steps) == 3, steps
 
 
 def test_compare_exact_has_no_floor_and_lists_the_methods_without_a_law(tmp_path, capsys):

@@ -10,12 +10,12 @@ import torch
 
 import solvers
 from revsde.evaluation.compare import mixture_2d, run_study
-from revsde.evaluation.coupling import GridBrownianPath
 from revsde.evaluation.metrics import (
     coupled_moment_error,
     mixture_moment_deviations,
     mixture_moment_error,
 )
+from revsde.sampling.brownian import GridBrownianPath
 
 D64 = torch.float64
 

@@ -2,7 +2,8 @@
 ``revsde compare``.
 
 Every method starts from the same draws of the exact law at t_max and reads its noise off one
-Brownian path (``coupling.GridBrownianPath``). Its error at t_min is measured three ways:
+Brownian path (``revsde.sampling.brownian.GridBrownianPath``). Its error at t_min is measured
+three ways:
 
 - **coupled** (the default headline, ``metric="coupled"``): against a fine solve of the same
   equation from the same draws and the same Brownian path (``REFERENCE_SDE_STEPS`` steps of
@@ -38,8 +39,8 @@ from solvers import SOLVERS, resolve, sdeint
 
 from ..processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
 from ..processes.reverse import parse_spacing
+from ..sampling.brownian import GridBrownianPath
 from ..sampling.sample import default_spacing
-from .coupling import GridBrownianPath
 from .exact import exact_solve, exact_support
 from .metrics import coupled_moment_error, moment_w2, sliced_w2
 from .targets import Gaussian, GaussianMixture
@@ -180,9 +181,10 @@ class Study:
 
 
 #: adaptive runs beside the default one, per method: name -> solver options; these sweep atol
-#: (rtol unused): ggf's tolerance in units of the diffusion (``solvers.ggf``)
+#: (rtol unused): ggf's tolerance in units of the diffusion and of the denoised sample
+#: (``solvers.ggf``)
 ADAPTIVE_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
-    "ggf": {"noise scale": {"error_scale": "noise"}}
+    "ggf": {"noise scale": {"error_scale": "noise"}, "data scale": {"error_scale": "data"}}
 }
 
 
@@ -234,9 +236,9 @@ def run_study(
     ``adaptive_rtols``: also run each method with an embedded error estimate (``bosh3``,
     ``dopri5``, ``dpmpp_2s``, ``dpmpp_3s``, ``ggf``) with ``adaptive=True`` at each of these
     rtol (= atol), recorded as method ``"<name> (adaptive)"``, and each variant of
-    ``ADAPTIVE_VARIANTS`` at these atol (``"ggf (adaptive, noise scale)"``), with its accepted
-    steps and every evaluation, so that it lands
-    on the same error-against-evaluations plot.
+    ``ADAPTIVE_VARIANTS`` at these atol (``"ggf (adaptive, noise scale)"``, ``"ggf (adaptive,
+    data scale)"``), with its accepted steps and every evaluation, so that it lands on the same
+    error-against-evaluations plot.
 
     ``seeds``: repeat the Monte Carlo study with seeds ``seed + 1000 j``, j < seeds (fresh
     start draws, references and noise; common to all methods within each repetition) and

@@ -80,7 +80,7 @@ def sample(
             defaults where not given); ``steps`` and ``spacing`` are then not taken. Step sizes
             are shared by the batch, so per-sample generators are refused; e.g.
             ``sample(sde, score, shape, "ggf", adaptive=True, atol=0.01,
-            error_scale="noise")``.
+            error_scale="data")``.
         **options: solver options (``n_corrector_steps``, ``snr``...).
     """
     if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2:

@@ -25,7 +25,7 @@ reverse SDE, ...) has no output that is a function of x_T, and no pathwise dista
 For these the objective is the distance between output *laws*, estimated on coupled samples:
 the reverse SDE is solved once from the batch with a fine reference (``sra1``, 500 steps),
 reading its increments off one Brownian path stored on its grid
-(``revsde.evaluation.coupling.GridBrownianPath``), and every candidate grid is solved from the
+(``revsde.sampling.brownian.GridBrownianPath``), and every candidate grid is solved from the
 same x_T on the same path (its increments bridged from the stored ones), so that its output
 stays close to the reference's sample by sample. The objective is
 
@@ -58,9 +58,9 @@ from torch import Tensor
 from solvers import Solver, resolve, sdeint
 
 from .._checks import check_int
-from ..evaluation.coupling import GridBrownianPath
 from ..evaluation.metrics import coupled_feature_error
 from ..processes.sde import DiffusionSDE
+from .brownian import GridBrownianPath
 from .sample import default_spacing
 
 D64 = torch.float64

@@ -1,5 +1,6 @@
 """One Brownian path shared by many solves, so that their outputs can be compared sample by
-sample: the coupling behind ``revsde compare``'s low-noise error (``metrics.coupled_moment_error``).
+sample: the coupling behind ``revsde compare``'s low-noise error
+(``revsde.evaluation.metrics.coupled_moment_error``) and ``tune_grid``'s stochastic objective.
 
 A coarse solve and a fine reference solve that start from the same x_T and read their
 increments off the same Brownian path end close to each other, sample by sample; the difference
