@@ -35,10 +35,10 @@ is held at or below 1 (rtol unused; alpha, sigma at the step's start, from the S
 ``marginal_coefficients``). That factor is also how much of an error made at time t the
 reverse dynamics carry to t = 0 on such data: on the VP SDE (alpha^2 + sigma^2 = 1) the
 tolerance is atol / alpha(t), loose while the signal is drowned (alpha(T) = 0.0067) and tight
-at the end. Measured (docs/benchmarks.md, "Adaptive steps"): Euler–Maruyama's 500-step weak
-error on the 2-D mixture (VP) with about 83 evaluations against ~131 for "noise" and ~186 for
-the paper's rule, and on the d = 64 Gaussian with about 69 against 82 and 84; under VE, where
-alpha = 1 and sigma reaches 50, "noise" needs about 0.8 of its evaluations.
+at the end. Measured (docs/benchmarks.md, "Adaptive steps"), evaluations for Euler–Maruyama's
+500-step weak error: on the 2-D mixture (VP) about 82 against ~131 for "noise" and ~186 for the
+paper's rule; on the d = 64 Gaussian (VP) about 69 against 82 and 84; under VE, where alpha =
+1 and sigma reaches 50, "data" needs about 1.3 times the evaluations of "noise".
 """
 
 from __future__ import annotations
