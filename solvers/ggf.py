@@ -89,7 +89,7 @@ class GottaGoFast(Solver):
             return super().tolerance(sde, t0, y0, y1, rtol, atol)
         if self.error_scale == "noise":
             return noise_scale(sde, t0, y0).mul_(atol)
-        return data_scale(sde, t0, y0).mul_(atol).expand_as(y0)
+        return data_scale(sde, t0, y0).mul_(atol)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(error_scale={self.error_scale!r})"

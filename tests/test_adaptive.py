@@ -317,7 +317,7 @@ def test_ggf_data_scale_measures_the_error_by_its_effect_on_the_denoised_sample(
 
 @pytest.mark.parametrize("scale", ["noise", "data"])
 @pytest.mark.parametrize("kind", ["vp", "ve"])
-def test_ggf_noise_scale_weak_error_falls_with_the_tolerance(kind, scale):
+def test_ggf_scaled_tolerance_weak_error_falls_with_atol(kind, scale):
     """error_scale="noise" and "data" on the reverse SDE of a 2-D Gaussian (VP and VE), scored
     by the exact law of ggf on the accepted grid (no Monte Carlo noise,
     revsde.evaluation.exact): the discretization error falls with atol (slopes: noise 1.27 VP,
