@@ -105,3 +105,34 @@ def coupled_feature_error(features: Tensor, reference: Tensor) -> tuple[float, f
     difference = features - reference
     noise = (difference.var(0) / difference.shape[0]).sum().sqrt()
     return float(difference.mean(0).norm()), float(noise)
+
+
+def two_level_feature_error(
+    features: Tensor, reference: Tensor, coarse: Tensor
+) -> tuple[float, float]:
+    """``coupled_feature_error`` of a run on N rows against a fine reference known on its first
+    n rows only, through a cheaper reference on all N (a two-level, multilevel Monte Carlo
+    estimate; Giles 2008): with f, r, c the run's, the fine and the coarse reference's
+    per-sample features (``(N, F)``, ``(n, F)``, ``(N, F)``), all coupled row by row,
+
+        E[f] - E[r] = E[f - c] + E[c - r],
+
+    the first term over all N rows, the second over the first n. Grouped by row, the estimate
+    is the mean over N of A_i = f_i - r_i + ((N - n) / n) (c_i - r_i) for i < n and
+    B_i = f_i - c_i for i >= n, independent terms, so its noise is
+    sqrt(sum_j (n Var(A_j) + (N - n) Var(B_j)) / N^2). With N = n it is
+    ``coupled_feature_error(features, reference)``. Returns the norm of the estimate and its
+    noise, as ``coupled_feature_error`` does."""
+    n, total = reference.shape[0], features.shape[0]
+    if coarse.shape != features.shape or reference.shape[1:] != features.shape[1:] or n > total:
+        raise ValueError(
+            "features and coarse must have one shape (N, F) and reference (n, F) with n <= N, "
+            f"got {tuple(features.shape)}, {tuple(coarse.shape)} and {tuple(reference.shape)}"
+        )
+    if n == total:
+        return coupled_feature_error(features, reference)
+    a = features[:n] - reference + (total - n) / n * (coarse[:n] - reference)
+    b = features[n:] - coarse[n:]
+    estimate = (a.sum(0) + b.sum(0)) / total
+    variance = (n * a.var(0) + (total - n) * b.var(0)) / total**2
+    return float(estimate.norm()), float(variance.sum().sqrt())

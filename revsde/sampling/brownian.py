@@ -227,3 +227,70 @@ class _Point(NamedTuple):
 
     w: Tensor
     i: Tensor | None
+
+
+class StackedBrownianPath:
+    """Independent Brownian paths side by side along the batch (first) dimension, queried as
+    one: ``bm(ta, tb)`` concatenates each path's answer. Each block of rows keeps its own
+    grid, so rows that need a fine stored path and rows for which a coarse one is enough share
+    one solve (``revsde compare``'s extra draws for the SDE runs at few steps).
+
+    Args:
+        paths: ``GridBrownianPath`` objects (or any with its query interface and ``fork``)
+            with one dtype, device and event shape, and one Lévy area approximation.
+    """
+
+    def __init__(self, paths: Sequence[GridBrownianPath]) -> None:
+        paths = list(paths)
+        if not paths:
+            raise ValueError("paths must hold at least one path")
+        first = paths[0]
+        for p in paths[1:]:
+            same = (p.shape[1:], p.dtype, p.device, p.levy_area_approximation) == (
+                first.shape[1:],
+                first.dtype,
+                first.device,
+                first.levy_area_approximation,
+            )
+            if not same:
+                raise ValueError(
+                    "paths must share event shape, dtype, device and Lévy area approximation, "
+                    f"got {tuple(first.shape)} {first.dtype} {first.device} "
+                    f"{first.levy_area_approximation} and {tuple(p.shape)} {p.dtype} {p.device} "
+                    f"{p.levy_area_approximation}"
+                )
+        self._paths = paths
+
+    def fork(self) -> StackedBrownianPath:
+        """Each path forked (``GridBrownianPath.fork``)."""
+        return StackedBrownianPath([p.fork() for p in self._paths])
+
+    @property
+    def paths(self) -> tuple[GridBrownianPath, ...]:
+        """The paths, in row order."""
+        return tuple(self._paths)
+
+    @property
+    def levy_area_approximation(self) -> str:
+        return self._paths[0].levy_area_approximation
+
+    @property
+    def shape(self) -> torch.Size:
+        rows = sum(p.shape[0] for p in self._paths)
+        return torch.Size((rows, *self._paths[0].shape[1:]))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._paths[0].dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._paths[0].device
+
+    def __call__(
+        self, ta: float | Tensor, tb: float | Tensor | None = None, return_U: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        answers = [p(ta, tb, return_U) for p in self._paths]
+        if return_U:
+            return torch.cat([a[0] for a in answers]), torch.cat([a[1] for a in answers])
+        return torch.cat(answers)
