@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import solvers
-from revsde.evaluation.compare import mixture_2d, run_study
+from revsde.evaluation.compare import MORE_DRAWS_STEPS, SDE_SAMPLES_FACTOR, mixture_2d, run_study
 from revsde.evaluation.metrics import (
     coupled_moment_error,
     mixture_moment_deviations,
     mixture_moment_error,
 )
-from revsde.sampling.brownian import GridBrownianPath
+from revsde.sampling.brownian import GridBrownianPath, StackedBrownianPath
 
 D64 = torch.float64
 
@@ -123,6 +123,28 @@ def test_sdeint_reads_its_increments_off_the_path():
         rtol=0.05, atol=0.05, final_only=True, return_stats=True,
     )  # fmt: skip
     assert stats.rejected_steps >= 0 and stats.nfe > 0
+
+
+def test_stacked_paths_answer_as_one_batch_each_block_on_its_own_grid():
+    """Two paths on different grids side by side: every answer (W, increments, Lévy areas,
+    off-grid bridges) is the blocks' answers concatenated; a fork repeats them; paths that
+    do not fit together are refused by what differs."""
+    fine = GridBrownianPath.sample(
+        torch.linspace(0, 1, 9), (3, 2), dtype=D64, seed=1, levy_area=True
+    )
+    coarse = GridBrownianPath.sample([0.0, 0.5, 1.0], (5, 2), dtype=D64, seed=2, levy_area=True)
+    both = StackedBrownianPath([fine, coarse])
+    assert both.shape == (8, 2) and both.levy_area_approximation == "space-time"
+    dw, u = both(0.25, 0.8, return_U=True)
+    dw_f, u_f = fine.fork()(0.25, 0.8, return_U=True)
+    dw_c, u_c = coarse.fork()(0.25, 0.8, return_U=True)
+    assert torch.equal(dw, torch.cat([dw_f, dw_c])) and torch.equal(u, torch.cat([u_f, u_c]))
+    assert torch.equal(both.fork()(0.25, 0.8), dw)
+    assert torch.equal(both(0.5)[3:], coarse(0.5))
+    with pytest.raises(ValueError, match="share event shape"):
+        StackedBrownianPath([fine, GridBrownianPath.sample([0.0, 1.0], (2, 3), dtype=D64)])
+    with pytest.raises(ValueError, match="share event shape, dtype, device and Lévy area"):
+        StackedBrownianPath([fine, GridBrownianPath.sample([0.0, 1.0], (2, 2), dtype=D64)])
 
 
 def test_coupled_error_is_the_difference_of_the_two_moment_deviations():
@@ -248,17 +270,28 @@ def test_an_unknown_metric_is_named():
         run_study(methods=["euler"], steps=(2,), samples=10, metric="w2")
 
 
-def test_the_sde_runs_draw_more_samples_and_the_ode_runs_do_not_change():
-    """``sde_samples`` (default: ``samples``) draws more for the methods that read noise: 8
-    times as many cut their coupled noise by about sqrt(8); the deterministic runs see the
-    same first draws and do not change."""
-    kw = {"methods": ["euler", "heun"], "steps": (20,), "samples": 400}
-    small = run_study(**kw)
-    large = run_study(sde_samples=3200, **kw)
-    assert (small.sde_samples, large.sde_samples) == (400, 3200)
-    runs = {(s, r.method): r for s, st in (("small", small), ("large", large)) for r in st.runs}
-    assert runs["small", "heun"].coupled == runs["large", "heun"].coupled
-    ratio = runs["small", "euler"].coupled_noise / runs["large", "euler"].coupled_noise
-    assert 2.0 < ratio < 4.0, ratio
+def test_the_sde_runs_at_few_steps_draw_more_samples_and_the_others_do_not_change():
+    """``sde_samples`` (default: ``SDE_SAMPLES_FACTOR`` x ``samples``, 16) draws more for the
+    runs of methods that read noise at up to ``MORE_DRAWS_STEPS`` steps, compared through the
+    two-level reference: 16 times as many cut their coupled noise by about 4 and keep their
+    error within the noise; the SDE runs at more steps and the deterministic runs see the same
+    first draws and do not change."""
+    kw = {"methods": ["euler", "heun"], "steps": (20, MORE_DRAWS_STEPS + 10), "samples": 400}
+    small = run_study(sde_samples=400, **kw)
+    large = run_study(**kw)
+    assert (small.sde_samples, large.sde_samples) == (400, SDE_SAMPLES_FACTOR * 400)
+    assert "sde coarse" in large.reference_check and "sde coarse" not in small.reference_check
+    runs = {
+        (s, r.method, r.steps): r for s, st in (("small", small), ("large", large)) for r in st.runs
+    }
+    for method, steps in (("heun", 20), ("euler", MORE_DRAWS_STEPS + 10)):
+        assert runs["small", method, steps].coupled == runs["large", method, steps].coupled
+        assert runs["large", method, steps].draws == 400
+    few, many = runs["small", "euler", 20], runs["large", "euler", 20]
+    assert many.draws == 6400
+    assert 3.0 < few.coupled_noise / many.coupled_noise < 5.5, (
+        few.coupled_noise / many.coupled_noise
+    )
+    assert abs(few.coupled - many.coupled) < 3 * math.hypot(few.coupled_noise, many.coupled_noise)
     with pytest.raises(ValueError, match=r"sde_samples must be an integer >= samples \(400\)"):
         run_study(sde_samples=100, **kw)

@@ -16,9 +16,12 @@ from ..evaluation.compare import (
     EXACT_ONLY,
     GAUSSIAN_TARGETS,
     METRICS,
+    MORE_DRAWS_STEPS,
+    REFERENCE_COARSE_STRIDE,
     REFERENCE_ODE_TOL,
     REFERENCE_SDE_METHOD,
     REFERENCE_SDE_STEPS,
+    SDE_SAMPLES_FACTOR,
     SDES,
     TARGETS,
     Study,
@@ -140,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--sde-samples",
         type=_positive,
         default=None,
-        help="draws for the methods that read noise, whose coupled error is noisier at equal "
-        "size (default: --samples; at least --samples; 32000 resolves dpmpp_3m_sde at 20 "
-        "evaluations in about 3 minutes on 2 cores)",
+        help="draws for the runs of methods that read noise at up to "
+        f"{MORE_DRAWS_STEPS} steps, whose coupled error is noisier at equal size (default: "
+        f"{SDE_SAMPLES_FACTOR} x --samples, which resolves every method at 20 evaluations; at "
+        "least --samples)",
     )
     p.add_argument(
         "--metric",
@@ -237,7 +241,8 @@ def _fmt(x: float | None) -> str:
 
 def _sizes(study: Study) -> str:
     extra = study.sde_samples not in (None, study.samples)
-    return f"{study.samples} samples" + (f" ({study.sde_samples} for SDE methods)" if extra else "")
+    more = f" ({study.sde_samples} for SDE methods at up to {MORE_DRAWS_STEPS} steps)"
+    return f"{study.samples} samples" + (more if extra else "")
 
 
 def print_table(study: Study) -> None:
@@ -284,6 +289,13 @@ def print_table(study: Study) -> None:
             f"the fine solves against ones half as fine: SDE {sde[0]:.2g} (noise {sde[1]:.2g}), "
             f"ODE {ode[0]:.2g} (noise {ode[1]:.2g})"
         )
+        if "sde coarse" in study.reference_check:
+            coarse = study.reference_check["sde coarse"]
+            print(
+                f"the extra SDE draws' reference ({REFERENCE_SDE_STEPS // REFERENCE_COARSE_STRIDE} "
+                f"{REFERENCE_SDE_METHOD} steps) against the fine one: {coarse[0]:.2g} (noise "
+                f"{coarse[1]:.2g}), corrected for on the first draws"
+            )
         print(f"sliced W2 noise floor: {study.noise_floor_sliced_w2:.4f}")
         print("slope of log(coupled error) vs log(NFE), over points above twice their noise:")
     elif study.checkpoint:

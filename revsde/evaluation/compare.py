@@ -13,7 +13,9 @@ three ways:
   exact law at t_max, the fine solves are exact samples of the law at t_min up to their own
   small error (``Study.reference_check``), so this is the run's weak error, estimated with
   little noise where the run stays close to the fine path (every ODE method, SDE methods as
-  their steps shrink);
+  their steps shrink). SDE runs at up to ``MORE_DRAWS_STEPS`` steps, which stray furthest,
+  solve from ``sde_samples`` draws (16 x as many by default) and are compared through a
+  two-level reference (``metrics.two_level_feature_error``);
 - the sliced 2-Wasserstein distance to an equally large exact sample (``metric="sliced"``);
 - the Gaussian W2 of the sample's first two moments.
 
@@ -39,10 +41,17 @@ from solvers import SOLVERS, resolve, sdeint
 
 from ..processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
 from ..processes.reverse import parse_spacing
-from ..sampling.brownian import GridBrownianPath
+from ..sampling.brownian import GridBrownianPath, StackedBrownianPath
 from ..sampling.sample import default_spacing
 from .exact import exact_solve, exact_support
-from .metrics import coupled_feature_error, coupled_moment_error, moment_w2, sliced_w2
+from .metrics import (
+    coupled_feature_error,
+    coupled_moment_error,
+    mixture_moment_features,
+    moment_w2,
+    sliced_w2,
+    two_level_feature_error,
+)
 from .targets import Gaussian, GaussianMixture
 
 SDES = {"vp": VPSDE, "subvp": SubVPSDE, "ve": VESDE, "cosine": CosineVPSDE}
@@ -100,6 +109,20 @@ METRICS = ("coupled", "sliced")
 REFERENCE_SDE_METHOD = "sra1"
 REFERENCE_SDE_STEPS = 1000
 REFERENCE_ODE_TOL = 1e-8
+#: SDE runs of at most this many steps solve from all ``sde_samples`` draws, the others from
+#: the first ``samples``: at few steps an SDE run strays furthest from the fine solve, so its
+#: coupled error is noisiest, while its runs cost least (the extra draws at 500 steps would
+#: cost most and resolve least)
+MORE_DRAWS_STEPS = 50
+#: the extra draws' reference: ``REFERENCE_SDE_METHOD`` on every this-th point of the fine
+#: grid (250 steps), corrected by its difference from the fine solve on the first draws
+#: (``metrics.two_level_feature_error``): measured at 16 000 draws, it differs from the fine
+#: solve by 5.6e-4 +- 4.5e-4 with a pathwise RMS distance of 0.0097, so the correction adds
+#: almost no noise, at a quarter of the fine solve's cost per draw
+REFERENCE_COARSE_STRIDE = 4
+#: the default ``sde_samples`` per ``samples``: 64 000 draws at the default 4000 put every
+#: SDE method's noise at 20 evaluations below a third of its error, for 5 s more on 2 cores
+SDE_SAMPLES_FACTOR = 16
 
 
 @dataclass
@@ -120,6 +143,8 @@ class Run:
     coupled: float | None = None
     coupled_noise: float | None = None
     coupled_ci: float | None = None
+    #: the draws the run solved from (Monte Carlo studies)
+    draws: int | None = None
 
 
 @dataclass
@@ -144,10 +169,12 @@ class Study:
     metric: str = "sliced"
     #: the fine solves' own error, as coupled error and noise: each against a solve twice as
     #: fine or tight ("sde": REFERENCE_SDE_STEPS // 2 steps against REFERENCE_SDE_STEPS;
-    #: "ode": dopri5 at 100 x the tolerance): the coarser solve's error, larger than theirs
+    #: "ode": dopri5 at 100 x the tolerance): the coarser solve's error, larger than theirs;
+    #: with extra SDE draws, "sde coarse": the two-level reference's coarse solve against the
+    #: fine one on the first draws (the correction it gets)
     reference_check: dict[str, tuple[float, float]] = field(default_factory=dict)
-    #: draws for the runs of methods that read noise (Monte Carlo studies; ``None``: as
-    #: ``samples``)
+    #: draws for the runs of methods that read noise at up to ``MORE_DRAWS_STEPS`` steps (Monte
+    #: Carlo studies; ``None``: as ``samples``)
     sde_samples: int | None = None
 
     def error(self, run: Run) -> float:
@@ -244,13 +271,18 @@ def run_study(
     start draws, references and noise; common to all methods within each repetition) and
     report each error's mean with its 95 % confidence half-width.
 
-    ``sde_samples``: draws for the runs of methods that read noise (default ``samples``; at
-    least ``samples``). Their coupled error's noise is their pathwise distance to the fine SDE
-    solve over the square root of the draws, which at 20 evaluations is several times an ODE
-    method's, so they need more draws to resolve the same error (docs/compare.md: 32 000
-    resolve ``dpmpp_3m_sde`` at 20 evaluations, in 3.3 minutes instead of 1.6). Their first
-    ``samples`` draws are the ODE runs' draws, and give the sliced and moment W2 (same size as
-    the floors').
+    ``sde_samples``: draws for the runs of methods that read noise at up to
+    ``MORE_DRAWS_STEPS`` steps (default ``SDE_SAMPLES_FACTOR * samples``; at least
+    ``samples``). Their coupled error's noise is their pathwise distance to the fine SDE
+    solve over the square root of the draws; at 20 evaluations every SDE method strays from
+    the fine path by about the same (RMS 0.56 on the default study, Euler–Maruyama as much as
+    ``sa_solver``: the Brownian path's detail between coarse steps, which no coarse method
+    sees), several times an ODE method's distance, so they need more draws to resolve the same
+    error (docs/compare.md: 64 000 resolve every method at 20 evaluations). They are compared
+    through a two-level reference (``REFERENCE_COARSE_STRIDE``,
+    ``metrics.two_level_feature_error``) that costs a quarter of the fine solve per draw.
+    Their first ``samples`` draws are the other runs' draws, and give the sliced and moment W2
+    (same size as the floors').
 
     ``exact``: for Gaussian targets, the exact output laws instead of samples (``samples``,
     ``sde_samples``, ``device`` and ``dtype`` are then unused: the propagation runs in float64
@@ -276,7 +308,7 @@ def run_study(
         parse_spacing(spacing)  # a clear error before any work
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
-    sde_samples = samples if sde_samples is None else sde_samples
+    sde_samples = SDE_SAMPLES_FACTOR * samples if sde_samples is None else sde_samples
     if isinstance(sde_samples, bool) or not isinstance(sde_samples, int) or sde_samples < samples:
         raise ValueError(
             f"sde_samples must be an integer >= samples ({samples}), got {sde_samples!r}"
@@ -390,6 +422,7 @@ def _monte_carlo_pass(
     reference = law.sample(samples, generator=torch.Generator().manual_seed(seed + 1))
     second = law.sample(samples, generator=torch.Generator().manual_seed(seed + 2))
     path, fine, check = _fine_solves(rsde, rode, x_T, samples, law, seed)
+    features = {k: mixture_moment_features(v, law) for k, v in fine.items() if k != "ode"}
     runs: list[Run] = []
     jobs = [(m, n, None, "") for m in methods for n in steps]
     jobs += [
@@ -417,11 +450,15 @@ def _monte_carlo_pass(
         else:
             ts, options = [0.0, problem.s_max], {"adaptive": True, "rtol": tol, "atol": tol}
             grid = f"rtol={tol:g}"
-        # a method that reads noise reads the fine SDE solve's Brownian path, on all its draws;
-        # a deterministic one is compared with the fine ODE solve from the first draws
-        key, y0 = ("sde", x_T) if solver.uses_noise else ("ode", x_T[:samples])
+        # a method that reads noise reads the fine SDE solve's Brownian path, on the first
+        # draws, or at few steps on all of them (both paths side by side); a deterministic one
+        # is compared with the fine ODE solve from the first draws
+        key, y0, bm = "ode", x_T[:samples], None
         if solver.uses_noise:
-            options["bm"] = path.fork()
+            more = tol is None and n <= MORE_DRAWS_STEPS and x_T.shape[0] > samples
+            key, y0 = ("sde coarse", x_T) if more else ("sde", x_T[:samples])
+            bm = path.fork() if more else _fine_rows(path).fork()
+            options["bm"] = bm
         with torch.no_grad():
             y, stats = sdeint(
                 problem,
@@ -437,7 +474,12 @@ def _monte_carlo_pass(
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         y = y.double().cpu()
-        coupled, noise = coupled_moment_error(y, fine[key], law)
+        if key == "sde coarse":
+            coupled, noise = two_level_feature_error(
+                mixture_moment_features(y, law), features["sde"], features["sde coarse"]
+            )
+        else:
+            coupled, noise = coupled_moment_error(y, fine[key], law)
         runs.append(
             Run(
                 _run_name(method, tol, variant),
@@ -449,6 +491,7 @@ def _monte_carlo_pass(
                 grid,
                 coupled=coupled,
                 coupled_noise=noise,
+                draws=y.shape[0],
             )
         )
     return _Pass(
@@ -468,18 +511,29 @@ class _Pass:
 
 
 def _fine_solves(rsde, rode, x_T, samples, law, seed):
-    """The coupled error's references: ``REFERENCE_SDE_METHOD`` from every row of ``x_T`` on a
-    uniform grid of ``REFERENCE_SDE_STEPS`` steps, reading its increments and space-time Lévy
-    areas off a Brownian path stored on that grid (returned, for the runs to fork), and dopri5
-    at ``REFERENCE_ODE_TOL`` from the first ``samples`` rows; and each one's check against a
-    solve half as fine (100 x the tolerance)."""
+    """The coupled error's references: ``REFERENCE_SDE_METHOD`` from the first ``samples`` rows
+    of ``x_T`` on a uniform grid of ``REFERENCE_SDE_STEPS`` steps, reading its increments and
+    space-time Lévy areas off a Brownian path stored on that grid, and dopri5 at
+    ``REFERENCE_ODE_TOL`` from the same rows; each one's check against a solve half as fine
+    (100 x the tolerance). Where ``x_T`` has more rows (the SDE runs' extra draws), a path on
+    every ``REFERENCE_COARSE_STRIDE``-th point of that grid for them, and the coarse reference
+    (the same method on that coarse grid) from every row, the fine path's rows reading the fine
+    path at the coarse points. Returns the path the SDE runs fork (the fine one, or both side
+    by side), the references and the checks."""
     ts = rsde.times(REFERENCE_SDE_STEPS, spacing="uniform", dtype=x_T.dtype, device=x_T.device)
-    kw = {"dtype": x_T.dtype, "device": x_T.device, "seed": seed + 4, "levy_area": True}
-    path = GridBrownianPath.sample(ts, x_T.shape, **kw)
+    kw = {"dtype": x_T.dtype, "device": x_T.device, "levy_area": True}
+    shape = (samples, *x_T.shape[1:])
+    path = GridBrownianPath.sample(ts, shape, seed=seed + 4, **kw)
+    coarse_ts = ts[::REFERENCE_COARSE_STRIDE]
+    if x_T.shape[0] > samples:
+        extra = (x_T.shape[0] - samples, *x_T.shape[1:])
+        more = GridBrownianPath.sample(coarse_ts, extra, seed=seed + 7, **kw)
+        path = StackedBrownianPath([path, more])
     span = [0.0, rode.s_max]
 
-    def sde(grid: torch.Tensor) -> torch.Tensor:
-        y = sdeint(rsde, x_T, grid, method=REFERENCE_SDE_METHOD, bm=path.fork(), final_only=True)
+    def sde(grid: torch.Tensor, rows: int = samples) -> torch.Tensor:
+        bm = path.fork() if rows > samples else _fine_rows(path).fork()
+        y = sdeint(rsde, x_T[:rows], grid, method=REFERENCE_SDE_METHOD, bm=bm, final_only=True)
         return y.double().cpu()
 
     def ode(tol: float) -> torch.Tensor:
@@ -493,7 +547,17 @@ def _fine_solves(rsde, rode, x_T, samples, law, seed):
             "sde": coupled_moment_error(sde(ts[::2]), fine["sde"], law),
             "ode": coupled_moment_error(ode(100 * REFERENCE_ODE_TOL), fine["ode"], law),
         }
+        if x_T.shape[0] > samples:
+            fine["sde coarse"] = sde(coarse_ts, x_T.shape[0])
+            check["sde coarse"] = coupled_moment_error(
+                fine["sde coarse"][:samples], fine["sde"], law
+            )
     return path, fine, check
+
+
+def _fine_rows(path: GridBrownianPath | StackedBrownianPath) -> GridBrownianPath:
+    """The fine stored path of ``_fine_solves`` (the first block where there are two)."""
+    return path.paths[0] if isinstance(path, StackedBrownianPath) else path
 
 
 def _exact_study(
