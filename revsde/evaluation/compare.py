@@ -453,12 +453,11 @@ def _monte_carlo_pass(
         # a method that reads noise reads the fine SDE solve's Brownian path, on the first
         # draws, or at few steps on all of them (both paths side by side); a deterministic one
         # is compared with the fine ODE solve from the first draws
-        key, y0, bm = "ode", x_T[:samples], None
+        key, y0 = "ode", x_T[:samples]
         if solver.uses_noise:
             more = tol is None and n <= MORE_DRAWS_STEPS and x_T.shape[0] > samples
             key, y0 = ("sde coarse", x_T) if more else ("sde", x_T[:samples])
-            bm = path.fork() if more else _fine_rows(path).fork()
-            options["bm"] = bm
+            options["bm"] = path.fork() if more else _fine_rows(path).fork()
         with torch.no_grad():
             y, stats = sdeint(
                 problem,
