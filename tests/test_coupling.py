@@ -9,7 +9,16 @@ import pytest
 import torch
 
 import solvers
-from revsde.evaluation.compare import MORE_DRAWS_STEPS, SDE_SAMPLES_FACTOR, mixture_2d, run_study
+from revsde.evaluation.compare import (
+    EXTRA_PATH_BYTES,
+    MORE_DRAWS_STEPS,
+    REFERENCE_COARSE_STRIDE,
+    REFERENCE_SDE_STEPS,
+    SDE_SAMPLES_FACTOR,
+    default_sde_samples,
+    mixture_2d,
+    run_study,
+)
 from revsde.evaluation.metrics import (
     coupled_moment_error,
     mixture_moment_deviations,
@@ -295,3 +304,17 @@ def test_the_sde_runs_at_few_steps_draw_more_samples_and_the_others_do_not_chang
     assert abs(few.coupled - many.coupled) < 3 * math.hypot(few.coupled_noise, many.coupled_noise)
     with pytest.raises(ValueError, match=r"sde_samples must be an integer >= samples \(400\)"):
         run_study(sde_samples=100, **kw)
+
+
+def test_the_default_extra_draws_keep_their_stored_path_within_budget():
+    """16 x the draws where their coarse stored path fits ``EXTRA_PATH_BYTES`` (the 2-D
+    mixture: 64 000 at the default 4000), fewer in high dimension (the d = 64 Gaussian: 16 x
+    would store 15 GB); a bad dtype is named."""
+    assert default_sde_samples(4000, 2) == 64_000
+    per_draw = 2 * (REFERENCE_SDE_STEPS // REFERENCE_COARSE_STRIDE + 1) * 64 * 8
+    assert default_sde_samples(4000, 64) == 4000 + EXTRA_PATH_BYTES // per_draw < 16 * 4000
+    assert default_sde_samples(4000, 64, "float32") == 4000 + EXTRA_PATH_BYTES // (per_draw // 2)
+    study = run_study(target="gaussian64", methods=["euler"], steps=(2,), samples=50)
+    assert study.sde_samples == default_sde_samples(50, 64) == 800
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'half'"):
+        run_study(methods=["euler"], steps=(2,), samples=50, dtype="half")

@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="draws for the runs of methods that read noise at up to "
         f"{MORE_DRAWS_STEPS} steps, whose coupled error is noisier at equal size (default: "
-        f"{SDE_SAMPLES_FACTOR} x --samples, which resolves every method at 20 evaluations; at "
-        "least --samples)",
+        f"{SDE_SAMPLES_FACTOR} x --samples, which resolves every method at 20 evaluations, "
+        "fewer where their stored Brownian path would pass 1 GiB; at least --samples)",
     )
     p.add_argument(
         "--metric",

@@ -123,6 +123,19 @@ REFERENCE_COARSE_STRIDE = 4
 #: the default ``sde_samples`` per ``samples``: 64 000 draws at the default 4000 put every
 #: SDE method's noise at 20 evaluations below a third of its error, for 5 s more on 2 cores
 SDE_SAMPLES_FACTOR = 16
+#: by default the extra draws' stored Brownian path (W and its running integral on the coarse
+#: grid) is kept within this many bytes: 480 MB for the 2-D default, while 16 x the draws of
+#: the d = 64 Gaussian would take 15 GB
+EXTRA_PATH_BYTES = 2**30
+
+
+def default_sde_samples(samples: int, dim: int, dtype: str = "float64") -> int:
+    """``SDE_SAMPLES_FACTOR * samples``, fewer where the extra draws' stored path would
+    exceed ``EXTRA_PATH_BYTES`` (2 x (REFERENCE_SDE_STEPS / REFERENCE_COARSE_STRIDE + 1) x dim
+    numbers per draw)."""
+    itemsize = {"float32": 4, "float64": 8}[dtype]
+    per_draw = 2 * (REFERENCE_SDE_STEPS // REFERENCE_COARSE_STRIDE + 1) * dim * itemsize
+    return samples + min((SDE_SAMPLES_FACTOR - 1) * samples, EXTRA_PATH_BYTES // per_draw)
 
 
 @dataclass
@@ -272,9 +285,10 @@ def run_study(
     report each error's mean with its 95 % confidence half-width.
 
     ``sde_samples``: draws for the runs of methods that read noise at up to
-    ``MORE_DRAWS_STEPS`` steps (default ``SDE_SAMPLES_FACTOR * samples``; at least
-    ``samples``). Their coupled error's noise is their pathwise distance to the fine SDE
-    solve over the square root of the draws; at 20 evaluations every SDE method strays from
+    ``MORE_DRAWS_STEPS`` steps (default ``default_sde_samples``: ``SDE_SAMPLES_FACTOR *
+    samples`` within a memory budget for their stored path; at least ``samples``). Their
+    coupled error's noise is their pathwise distance to the fine SDE solve over the square
+    root of the draws; at 20 evaluations every SDE method strays from
     the fine path by about the same (RMS 0.56 on the default study, Euler–Maruyama as much as
     ``sa_solver``: the Brownian path's detail between coarse steps, which no coarse method
     sees), several times an ODE method's distance, so they need more draws to resolve the same
@@ -308,7 +322,10 @@ def run_study(
         parse_spacing(spacing)  # a clear error before any work
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
-    sde_samples = SDE_SAMPLES_FACTOR * samples if sde_samples is None else sde_samples
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if sde_samples is None:
+        sde_samples = default_sde_samples(samples, TARGETS[target]().dim, dtype)
     if isinstance(sde_samples, bool) or not isinstance(sde_samples, int) or sde_samples < samples:
         raise ValueError(
             f"sde_samples must be an integer >= samples ({samples}), got {sde_samples!r}"
