@@ -313,7 +313,9 @@ def test_the_default_extra_draws_keep_their_stored_path_within_budget():
     assert default_sde_samples(4000, 2) == 64_000
     per_draw = 2 * (REFERENCE_SDE_STEPS // REFERENCE_COARSE_STRIDE + 1) * 64 * 8
     assert default_sde_samples(4000, 64) == 4000 + EXTRA_PATH_BYTES // per_draw < 16 * 4000
-    assert default_sde_samples(4000, 64, "float32") == 4000 + EXTRA_PATH_BYTES // (per_draw // 2)
+    assert default_sde_samples(4000, 64, torch.float32) == 4000 + EXTRA_PATH_BYTES // (
+        per_draw // 2
+    )
     study = run_study(target="gaussian64", methods=["euler"], steps=(2,), samples=50)
     assert study.sde_samples == default_sde_samples(50, 64) == 800
     with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'half'"):

@@ -129,12 +129,11 @@ SDE_SAMPLES_FACTOR = 16
 EXTRA_PATH_BYTES = 2**30
 
 
-def default_sde_samples(samples: int, dim: int, dtype: str = "float64") -> int:
+def default_sde_samples(samples: int, dim: int, dtype: torch.dtype = torch.float64) -> int:
     """``SDE_SAMPLES_FACTOR * samples``, fewer where the extra draws' stored path would
     exceed ``EXTRA_PATH_BYTES`` (2 x (REFERENCE_SDE_STEPS / REFERENCE_COARSE_STRIDE + 1) x dim
-    numbers per draw)."""
-    itemsize = {"float32": 4, "float64": 8}[dtype]
-    per_draw = 2 * (REFERENCE_SDE_STEPS // REFERENCE_COARSE_STRIDE + 1) * dim * itemsize
+    numbers of ``dtype`` per draw)."""
+    per_draw = 2 * (REFERENCE_SDE_STEPS // REFERENCE_COARSE_STRIDE + 1) * dim * dtype.itemsize
     return samples + min((SDE_SAMPLES_FACTOR - 1) * samples, EXTRA_PATH_BYTES // per_draw)
 
 
@@ -324,8 +323,9 @@ def run_study(
         raise ValueError(f"samples must be >= 2, got {samples}")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    torch_dtype = getattr(torch, dtype)
     if sde_samples is None:
-        sde_samples = default_sde_samples(samples, TARGETS[target]().dim, dtype)
+        sde_samples = default_sde_samples(samples, TARGETS[target]().dim, torch_dtype)
     if isinstance(sde_samples, bool) or not isinstance(sde_samples, int) or sde_samples < samples:
         raise ValueError(
             f"sde_samples must be an integer >= samples ({samples}), got {sde_samples!r}"
@@ -336,7 +336,6 @@ def run_study(
         raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
     if any(not (isinstance(r, float) and 0 < r < 1) for r in adaptive_rtols):
         raise ValueError(f"adaptive_rtols must be floats in (0, 1), got {list(adaptive_rtols)}")
-    torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
 
     process, law0 = SDES[sde](), TARGETS[target]()
     if exact:
@@ -439,7 +438,10 @@ def _monte_carlo_pass(
     reference = law.sample(samples, generator=torch.Generator().manual_seed(seed + 1))
     second = law.sample(samples, generator=torch.Generator().manual_seed(seed + 2))
     path, fine, check = _fine_solves(rsde, rode, x_T, samples, law, seed)
-    features = {k: mixture_moment_features(v, law) for k, v in fine.items() if k != "ode"}
+    # the two-level estimate's references, as features once for all runs (extra draws only)
+    features = {}
+    if "sde coarse" in fine:
+        features = {k: mixture_moment_features(fine[k], law) for k in ("sde", "sde coarse")}
     runs: list[Run] = []
     jobs = [(m, n, None, "") for m in methods for n in steps]
     jobs += [
