@@ -36,7 +36,7 @@ import peers
 import torch
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.compare import gaussian_64, mixture_2d
 from revsde.evaluation.exact import exact_solve
 from revsde.evaluation.metrics import coupled_moment_error, mixture_moment_error

@@ -18,8 +18,8 @@ import torch
 import torchsde
 
 import revsde
-import solvers
-from solvers.problems import GBM, AdditiveTimeDependent
+from revsde import solvers
+from revsde.solvers.problems import GBM, AdditiveTimeDependent
 
 D64 = torch.float64
 

@@ -28,7 +28,7 @@ import peers
 import torch
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.compare import mixture_2d
 from revsde.evaluation.metrics import mixture_moment_error, sliced_w2
 

@@ -30,9 +30,9 @@ import torch
 import torchsde
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.compare import mixture_2d
-from solvers.problems import OU
+from revsde.solvers.problems import OU
 
 
 def minimal_loop(sde, y0, n_steps, T=1.0):

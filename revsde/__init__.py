@@ -6,8 +6,6 @@ closed-form targets, exact output laws on Gaussians, likelihoods, the training l
 discrete chains the SDEs generalize. The docs site (docs/) describes the API.
 """
 
-from solvers import sdeint
-
 from . import evaluation, models, processes, sampling, training
 from .evaluation.likelihood import bits_per_dim, log_likelihood
 from .models.adapter import ScoreAdapter
@@ -26,6 +24,7 @@ from .processes.conversions import ve_to_vp, vp_to_ve
 from .sampling.denoise import denoise
 from .sampling.sample import sample
 from .sampling.tuning import TunedGrid, tune_grid
+from .solvers import sdeint
 from .training import dsm_loss
 
 __version__ = "0.1.0.dev0"

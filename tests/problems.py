@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import solvers
-from solvers.problems import GBM, OU, AdditiveTimeDependent, GeneralNoise, ScalarNoise
+from revsde import solvers
+from revsde.solvers.problems import GBM, OU, AdditiveTimeDependent, GeneralNoise, ScalarNoise
 
 __all__ = [
     "GBM",

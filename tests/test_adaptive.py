@@ -11,9 +11,9 @@ from conftest import moment_error
 from problems import gaussian_probability_flow, gaussian_reverse_sde
 
 import revsde
-import solvers
-from solvers.adaptive import error_ratio
-from solvers.controller import PIController
+from revsde import solvers
+from revsde.solvers.adaptive import error_ratio
+from revsde.solvers.controller import PIController
 
 D64 = torch.float64
 ADAPTIVE = sorted(n for n, c in solvers.SOLVERS.items() if c.error_exponent is not None)
@@ -357,7 +357,7 @@ def test_ggf_scaled_tolerance_weak_error_falls_with_atol(kind, scale):
 def test_device_specs_with_and_without_an_index_name_one_device():
     """A Brownian object made with device="cuda" must serve a state on "cuda:0" (the current
     device): comparing the specs literally refused it (found on a GPU)."""
-    from solvers.noise import same_device
+    from revsde.solvers.noise import same_device
 
     assert same_device("cpu", torch.device("cpu"))
     assert not same_device("cpu", "meta")

@@ -18,7 +18,7 @@ from problems import (
 from test_targets import mixture_2d
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64

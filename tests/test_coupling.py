@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-import solvers
+from revsde import solvers
 from revsde.evaluation.compare import (
     EXTRA_PATH_BYTES,
     MORE_DRAWS_STEPS,

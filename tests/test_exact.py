@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.exact import NotExact, eigenbasis, exact_solve, exact_support
 from revsde.evaluation.targets import Gaussian
 from revsde.sampling.sample import default_spacing

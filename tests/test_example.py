@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.cli import main
 from revsde.models.checkpoint import load_checkpoint, save_checkpoint
 from revsde.models.nets import ScoreMLP

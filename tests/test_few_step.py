@@ -11,10 +11,10 @@ from conftest import log_log_slope, moment_error
 from problems import gaussian_reverse_sde, probability_flow_order
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.targets import Gaussian
-from solvers.base import Noise
-from solvers.dpm_solver import _Multistep
+from revsde.solvers.base import Noise
+from revsde.solvers.dpm_solver import _Multistep
 
 D64 = torch.float64
 BAND = 0.2
@@ -239,7 +239,7 @@ def test_bad_options(method, options, match):
 
 
 def test_few_step_methods_need_the_semi_linear_protocol():
-    from solvers.problems import OU
+    from revsde.solvers.problems import OU
 
     with pytest.raises(ValueError, match=r"\['data_prediction', 'marginal_coefficients'\]"):
         solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=0.5, method="dpmpp_2m_sde")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64

@@ -12,10 +12,10 @@ import torchsde
 from test_targets import mixture_2d
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.targets import Gaussian
-from solvers import SOLVERS
-from solvers.problems import OU
+from revsde.solvers import SOLVERS
+from revsde.solvers.problems import OU
 
 D64 = torch.float64
 

@@ -13,10 +13,10 @@ from problems import gaussian_reverse_sde, probability_flow_order
 from test_few_step import QuadraticDataPrediction
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.targets import Gaussian
-from solvers.base import Noise
-from solvers.sa_solver import _State
+from revsde.solvers.base import Noise
+from revsde.solvers.sa_solver import _State
 
 D64 = torch.float64
 BAND = 0.2

@@ -14,10 +14,10 @@ import torchsde
 from test_targets import mixture_2d
 
 import revsde
-import solvers
+from revsde import solvers
 from revsde.evaluation.targets import Gaussian
-from solvers import SOLVERS
-from solvers.problems import GBM, OU, GeneralNoise
+from revsde.solvers import SOLVERS
+from revsde.solvers.problems import GBM, OU, GeneralNoise
 
 D64 = torch.float64
 

@@ -11,8 +11,8 @@ from problems import GBM, OU, GeneralNoise, ScalarNoise
 from test_targets import mixture_2d
 
 import revsde
-import solvers
-from solvers import SOLVERS
+from revsde import solvers
+from revsde.solvers import SOLVERS
 
 D64 = torch.float64
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -11,7 +11,7 @@ import torch
 from test_peers import load_peer
 
 import revsde
-import solvers
+from revsde import solvers
 
 D64 = torch.float64
 N_TRAIN = 1000

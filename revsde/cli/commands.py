@@ -9,8 +9,6 @@ import math
 import sys
 from pathlib import Path
 
-from solvers import SOLVERS
-
 from ..evaluation.compare import (
     DEFAULT_STEPS,
     EXACT_ONLY,
@@ -31,6 +29,7 @@ from ..evaluation.compare import (
     run_study,
 )
 from ..processes.reverse import SPACINGS, parse_spacing
+from ..solvers import SOLVERS
 
 
 def _spacing(value: str) -> str:

@@ -37,12 +37,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from solvers import SOLVERS, resolve, sdeint
-
 from ..processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
 from ..processes.reverse import parse_spacing
 from ..sampling.brownian import GridBrownianPath, StackedBrownianPath
 from ..sampling.sample import default_spacing
+from ..solvers import SOLVERS, resolve, sdeint
 from .exact import exact_solve, exact_support
 from .metrics import (
     coupled_feature_error,

@@ -38,11 +38,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from solvers import Solver, resolve, sdeint
-
 from .._checks import check_int, per_sample
 from ..processes.sde import DiffusionSDE
 from ..sampling.sample import default_spacing
+from ..solvers import Solver, resolve, sdeint
 from .targets import Gaussian
 
 D64 = torch.float64

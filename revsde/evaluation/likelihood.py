@@ -23,10 +23,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from solvers import resolve, sdeint
-
 from .._checks import check_finite, check_int, check_parameter, per_sample
 from ..processes.sde import DiffusionSDE
+from ..solvers import resolve, sdeint
 
 DIVERGENCES = ("exact", "hutchinson")
 PROBES = ("rademacher", "gaussian")

@@ -8,11 +8,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from solvers import Solver, StepInfo, resolve, sdeint
-
 from .._checks import check_int, coefficient_dtype
 from ..processes.reverse import DenoisedTransform
 from ..processes.sde import DiffusionSDE
+from ..solvers import Solver, StepInfo, resolve, sdeint
 
 Generators = torch.Generator | Sequence[torch.Generator] | Sequence[int] | None
 

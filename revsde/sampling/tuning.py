@@ -55,11 +55,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from solvers import Solver, resolve, sdeint
-
 from .._checks import check_int
 from ..evaluation.metrics import coupled_feature_error
 from ..processes.sde import DiffusionSDE
+from ..solvers import Solver, resolve, sdeint
 from .brownian import GridBrownianPath
 from .sample import default_spacing
 

@@ -357,7 +357,8 @@ def sdeint(
     Args:
         bm: a torchsde Brownian object (``BrownianInterval``...) to draw increments from,
             for refinable paths and agreement with torchsde.
-        method: a name in ``solvers.SOLVERS``, a [`Solver`][solvers.Solver] class, or an instance.
+        method: a name in ``revsde.solvers.SOLVERS``, a [`Solver`][revsde.solvers.Solver]
+            class, or an instance.
         dt: ``None`` (the default): one step per interval of ``ts``. A number: each interval
             is split into the fewest equal steps no longer than ``dt`` (every ts is hit).
         options: solver options as a dict (torchsde's way); the same as ``**solver_options``.

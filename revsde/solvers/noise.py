@@ -10,7 +10,7 @@
   so that one path can be queried on nested grids for strong-convergence studies, and so that
   results agree with ``torchsde.sdeint`` given the same object.
 
-Every source returns a [`Noise`][solvers.Noise] for a step [t0, t1]: dW ~ N(0, h), and on
+Every source returns a [`Noise`][revsde.solvers.Noise] for a step [t0, t1]: dW ~ N(0, h), and on
 request U = int (W_s - W_t0) ds (drawn as U = h (dW/2 + H), H ~ N(0, h/12) independent of dW)
 and extra standard normals.
 """
