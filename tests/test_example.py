@@ -86,8 +86,7 @@ def test_the_checkpoint_study_couples_sde_runs_to_their_reference(tmp_path):
     import torchsde
 
     from revsde.evaluation.compare import run_checkpoint_study
-    from revsde.evaluation.metrics import coupled_feature_error
-    from revsde.sampling.tuning import fourier_features
+    from revsde.sampling.coupling import coupled_feature_error, fourier_features
 
     sklearn_or_skip()
     out = tmp_path / "run"

@@ -5,12 +5,12 @@ import torch
 
 from revsde.evaluation.compare import mixture_2d
 from revsde.evaluation.metrics import (
-    coupled_feature_error,
     mixture_moment_deviations,
     mixture_moment_error,
     mixture_moment_features,
     two_level_feature_error,
 )
+from revsde.sampling.coupling import coupled_feature_error
 
 D64 = torch.float64
 

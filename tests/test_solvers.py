@@ -92,7 +92,7 @@ def test_pc_counts_corrector_steps():
         y0,
         rsde.times(5, dtype=D64),
         method="pc",
-        predictor="none",
+        predictor=None,
         n_corrector_steps=2,
         return_stats=True,
     )

@@ -9,7 +9,7 @@ import torch
 import revsde
 from revsde.evaluation.exact import exact_solve
 from revsde.evaluation.targets import Gaussian
-from revsde.sampling.tuning import fourier_features
+from revsde.sampling.coupling import fourier_features
 
 D64 = torch.float64
 

@@ -40,11 +40,11 @@ import torch
 from ..processes import VESDE, VPSDE, CosineVPSDE, SubVPSDE
 from ..processes.reverse import parse_spacing
 from ..sampling.brownian import GridBrownianPath, StackedBrownianPath
+from ..sampling.coupling import coupled_feature_error, fourier_features
 from ..sampling.sample import default_spacing
 from ..solvers import SOLVERS, resolve, sdeint
 from .exact import exact_solve, exact_support
 from .metrics import (
-    coupled_feature_error,
     coupled_moment_error,
     mixture_moment_features,
     moment_w2,
@@ -660,7 +660,7 @@ def run_checkpoint_study(
     Two comparisons with the reference per run: the sliced W2 (``Run.sliced_w2``; its noise
     floor is that of two fine SDE solves on independent noise) and the coupled kernel error
     (``Run.coupled``, ``Run.coupled_noise``): the norm of the mean over samples of the
-    difference of 512 random Fourier features (``revsde.sampling.tuning.fourier_features``,
+    difference of 512 random Fourier features (``revsde.sampling.coupling.fourier_features``,
     width from the reference: an MMD estimate) between each sample and its own reference
     sample, with its Monte Carlo noise, which shrinks with the run's pathwise error instead of
     staying at a floor. ``moment_w2`` holds the sliced W2 of the denoised samples to the
@@ -669,7 +669,6 @@ def run_checkpoint_study(
     import torchsde
 
     from ..models.checkpoint import load_checkpoint
-    from ..sampling.tuning import fourier_features
     from ..training import datasets
 
     score, process, info = load_checkpoint(checkpoint)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from ..sampling.coupling import coupled_feature_error
+
 if TYPE_CHECKING:
     from .targets import GaussianMixture
 
@@ -96,15 +98,6 @@ def coupled_moment_error(x: Tensor, reference: Tensor, law: GaussianMixture) -> 
     return coupled_feature_error(
         mixture_moment_features(x, law), mixture_moment_features(reference, law)
     )
-
-
-def coupled_feature_error(features: Tensor, reference: Tensor) -> tuple[float, float]:
-    """For per-sample features ``(n, F)`` of two samples coupled row by row: the norm of the
-    mean of the row differences d, |mean_i d_i|, which estimates the norm of the difference of
-    the two laws' feature means, and its Monte Carlo noise sqrt(sum_j Var(d_j) / n)."""
-    difference = features - reference
-    noise = (difference.var(0) / difference.shape[0]).sum().sqrt()
-    return float(difference.mean(0).norm()), float(noise)
 
 
 def two_level_feature_error(

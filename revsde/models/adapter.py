@@ -1,6 +1,6 @@
 """Plugging a trained network into the reverse SDE: whatever it predicts, a score comes out.
 
-The conversions themselves (score, eps, x0, v, velocity) live in ``revsde.models.predictions``;
+The conversions themselves (score, eps, x0, v, velocity) live in ``revsde.predictions``;
 denoisers in VE coordinates (k-diffusion, EDM) in ``revsde.models.denoisers``.
 """
 
@@ -13,8 +13,10 @@ import torch
 from torch import Tensor
 
 from .._checks import TimeLike, check_int, checking, per_sample
+from ..predictions import NEEDS_RATES, TO_SCORE, canonical
 from ..processes.sde import DiffusionSDE
-from .predictions import NEEDS_RATES, TO_SCORE, canonical
+from .denoisers import VECoordinates
+from .outputs import unwrap
 
 PREDICTIONS = TO_SCORE
 
@@ -35,22 +37,6 @@ TIME_INPUTS: dict[str, Callable[[DiffusionSDE, Tensor, int], Tensor]] = {
     "sigma": lambda sde, t, n: sde._noise_level(t),
     "log_sigma": lambda sde, t, n: torch.log(sde._noise_level(t)),
 }
-
-
-def _unwrap(out: object) -> Tensor:
-    """A tensor from a model output: a tensor, a tuple/list led by one, or an object with a
-    ``sample`` tensor (diffusers' ``UNet2DOutput``)."""
-    if isinstance(out, Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
-        return out[0]
-    sample = getattr(out, "sample", None)
-    if isinstance(sample, Tensor):
-        return sample
-    raise TypeError(
-        "model must return a tensor, a tuple led by a tensor, or an object with a tensor "
-        f"`.sample`; got {type(out).__name__}"
-    )
 
 
 def split_batch(kwargs: Mapping[str, Any], batch: int, rows: slice) -> dict[str, Any]:
@@ -167,7 +153,7 @@ class ScoreAdapter(torch.nn.Module):
         return torch.cat(outs)
 
     def _call(self, x: Tensor, t: Tensor, kwargs: dict[str, Any]) -> Tensor:
-        out = _unwrap(self.model(x, self.model_time(t, x.shape[0], x), **kwargs))
+        out = unwrap(self.model(x, self.model_time(t, x.shape[0], x), **kwargs))
         if self.learned_variance:
             if out.dim() < 2 or out.shape[1] != 2 * x.shape[1]:
                 raise ValueError(
@@ -210,8 +196,6 @@ class ScoreAdapter(torch.nn.Module):
         x_ve = x_0 + sigma_ve n, D estimates x_0) on any process: at time t the state x is
         handed over as x_ve = x / alpha(t) with sigma_ve = sigma(t) / alpha(t) (the VE ≡ VP
         correspondence of the mathematics page). Keyword arguments go to ``ScoreAdapter``."""
-        from .denoisers import VECoordinates  # denoisers.py imports this module
-
         fixed = sorted({"prediction", "time_input", "num_timesteps"} & set(kwargs))
         if fixed:
             raise TypeError(f"from_denoiser sets {fixed} itself (x0 prediction at time t)")

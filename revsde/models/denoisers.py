@@ -22,9 +22,9 @@ import torch
 from torch import Tensor
 
 from .._checks import check_parameter, per_sample
+from ..predictions import x0_from_score
 from ..processes.sde import DiffusionSDE
-from .adapter import _unwrap
-from .predictions import x0_from_score
+from .outputs import unwrap
 
 
 class VECoordinates(torch.nn.Module):
@@ -41,7 +41,7 @@ class VECoordinates(torch.nn.Module):
     def forward(self, x: Tensor, t: Tensor, **kwargs: Any) -> Tensor:
         alpha, sigma = self.sde._alpha(t), self.sde._sigma(t)
         x_ve = x / per_sample(alpha, x)
-        return _unwrap(self.denoiser(x_ve.to(x.dtype), (sigma / alpha).to(x.dtype), **kwargs))
+        return unwrap(self.denoiser(x_ve.to(x.dtype), (sigma / alpha).to(x.dtype), **kwargs))
 
 
 class EDMPreconditioner(torch.nn.Module):
@@ -74,7 +74,7 @@ class EDMPreconditioner(torch.nn.Module):
         c_skip = sd2 / (s**2 + sd2)
         c_out = s * self.sigma_data / (s**2 + sd2).sqrt()
         c_in = 1.0 / (s**2 + sd2).sqrt()
-        f = _unwrap(self.net(c_in * x, sigma.log() / 4.0, **kwargs))
+        f = unwrap(self.net(c_in * x, sigma.log() / 4.0, **kwargs))
         return c_skip * x + c_out * f.to(x.dtype)
 
 

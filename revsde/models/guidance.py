@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_parameter
-from .adapter import _unwrap
+from .outputs import unwrap
 
 
 class ClassifierFreeGuidance(torch.nn.Module):
@@ -53,7 +53,7 @@ class ClassifierFreeGuidance(torch.nn.Module):
         for key in self.cond:
             kwargs[key] = _stack(key, self.cond[key], self.uncond[key], batch)
         time = time.expand(batch) if time.dim() == 0 else time
-        out = _unwrap(self.model(torch.cat([x, x]), torch.cat([time, time]), **kwargs))
+        out = unwrap(self.model(torch.cat([x, x]), torch.cat([time, time]), **kwargs))
         if out.shape[0] != 2 * batch:
             raise ValueError(
                 f"the model returned {out.shape[0]} rows for a doubled batch of {2 * batch}"

@@ -8,12 +8,10 @@ coordinates (``conversions``)."""
 from . import conversions, discrete
 from .edm import EDMSDE
 from .flow import FlowMatchingSDE
+from .reverse import ReverseSDE
 from .sde import DiffusionSDE
 from .song import VESDE, VPSDE, CosineVPSDE, SubVPSDE
 from .table import DiscreteVPSDE
-
-# last: reverse.py imports the models sub-package, whose checkpoints import the processes above
-from .reverse import ReverseSDE  # isort: skip
 
 __all__ = [
     "EDMSDE",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -32,10 +32,34 @@ from .._checks import (
     per_sample,
     trusted_calls,
 )
-from ..models.predictions import score_from_x0, x0_from_score
-from .sde import DiffusionSDE
+from ..predictions import score_from_x0, x0_from_score
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@runtime_checkable
+class ForwardProcess(Protocol):
+    """What a reverse-time SDE reads of its forward process: ``revsde.DiffusionSDE`` provides
+    it (this module does not import that class: the process builds its reverse, so the arrow
+    runs from the process to this module only). The underscored coefficients are the
+    process's unchecked tensor-in/tensor-out functions of the forward time."""
+
+    T: float
+    validate_args: bool
+    default_t_min: float
+    default_t_max: float
+    drift_diverges_at_T: bool
+
+    def _alpha(self, t: Tensor) -> Tensor: ...
+    def _sigma(self, t: Tensor) -> Tensor: ...
+    def _drift(self, t: Tensor) -> Tensor: ...
+    def _diffusion(self, t: Tensor) -> Tensor: ...
+    def _noise_level(self, t: Tensor) -> Tensor: ...
+    def time_of_noise_level(self, level: Tensor | float) -> Tensor: ...
+    def time_of_log_snr(self, lam: Tensor | float) -> Tensor: ...
+    def prior_sample(self, shape: tuple[int, ...], **kwargs: Any) -> Tensor: ...
+
+
 DenoisedTransform = Callable[[Tensor], Tensor]
 
 
@@ -137,7 +161,7 @@ class ReverseSDE(torch.nn.Module):
 
     def __init__(
         self,
-        sde: DiffusionSDE,
+        sde: ForwardProcess,
         score: ScoreFn,
         *,
         probability_flow: bool = False,
@@ -149,8 +173,11 @@ class ReverseSDE(torch.nn.Module):
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(sde, DiffusionSDE):
-            raise TypeError(f"sde must be a revsde.DiffusionSDE, got {type(sde).__name__}")
+        if not isinstance(sde, ForwardProcess):
+            raise TypeError(
+                f"sde must be a forward diffusion process (a revsde.DiffusionSDE), got "
+                f"{type(sde).__name__}"
+            )
         if not callable(score):
             raise TypeError(f"score must be callable as score(x, t), got {type(score).__name__}")
         self.sde = sde

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import inspect
 import math
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from .._checks import TimeLike, as_time, check_finite, check_time_range, per_sample, trusted_calls
-
-if TYPE_CHECKING:
-    from .reverse import ReverseSDE
+from .reverse import ReverseSDE
 
 
 class DiffusionSDE(torch.nn.Module, abc.ABC):
@@ -246,10 +245,6 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
         ``probability_flow=True`` the probability-flow ODE; keyword arguments (``lam``,
         ``t_min``, ``t_max``, ``event_shape``, ``denoised_transform``, ``model_kwargs``) go to
         [`ReverseSDE`][revsde.ReverseSDE]."""
-        import inspect
-
-        from .reverse import ReverseSDE  # reverse.py imports this module
-
         accepted = list(inspect.signature(ReverseSDE.__init__).parameters)[4:]
         unknown = sorted(set(kwargs) - set(accepted))
         if unknown:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from torch import Tensor
 
 from .._checks import TimeLike, per_sample
-from ..models.predictions import x0_from_score
+from ..predictions import x0_from_score
 from ..processes.sde import DiffusionSDE
 
 

@@ -56,10 +56,10 @@ import torch
 from torch import Tensor
 
 from .._checks import check_int
-from ..evaluation.metrics import coupled_feature_error
 from ..processes.sde import DiffusionSDE
 from ..solvers import Solver, resolve, sdeint
 from .brownian import GridBrownianPath
+from .coupling import checked_features, coupled_feature_error, fourier_features
 from .sample import default_spacing
 
 D64 = torch.float64
@@ -194,7 +194,7 @@ def tune_grid(
         reference = base.data_prediction(base.s_max, y)
     if stochastic:
         phi = features or fourier_features(reference, seed=seed + 2)
-        reference_features = _features(phi, reference)
+        reference_features = checked_features(phi, reference)
         reference_mean = reference_features.mean(0)
 
     def grid(z: np.ndarray) -> tuple[Tensor, float]:
@@ -223,7 +223,7 @@ def tune_grid(
 
     def value(x0: Tensor) -> float:
         if stochastic:  # the mean of the feature differences, without forming them
-            return float((_features(phi, x0).mean(0) - reference_mean).norm())
+            return float((checked_features(phi, x0).mean(0) - reference_mean).norm())
         return float((x0 - reference).flatten(1).pow(2).sum(1).mean().sqrt())
 
     def loss(z: np.ndarray) -> float:
@@ -249,7 +249,7 @@ def tune_grid(
     times, t_end = grid(best)
     noise = None
     if stochastic:
-        noise = coupled_feature_error(_features(phi, output(best)), reference_features)[1]
+        noise = coupled_feature_error(checked_features(phi, output(best)), reference_features)[1]
     return TunedGrid(
         times=times,
         t_min=t_end,
@@ -260,41 +260,6 @@ def tune_grid(
         evaluations=int(found.nfev) + 2 + int(stochastic),
         noise=noise,
     )
-
-
-def fourier_features(
-    reference: Tensor, count: int = 512, *, seed: int = 0
-) -> Callable[[Tensor], Tensor]:
-    """Random Fourier features of the Gaussian kernel k(x, y) = exp(-|x - y|^2 / (2 l^2))
-    (Rahimi & Recht 2007): phi(x) = sqrt(2 / count) cos(W x + b), W ~ N(0, I / l^2),
-    b ~ U[0, 2 pi), so that phi(x) . phi(y) estimates k(x, y) and |mean phi(X) - mean phi(Y)|
-    the maximum mean discrepancy between the laws of X and Y. The width l is the median
-    distance between the first 2048 rows of ``reference`` (the median heuristic)."""
-    flat = reference.flatten(1).double()
-    sub = flat[:2048]
-    width = float(torch.cdist(sub, sub).median())
-    if not width > 0:
-        raise ValueError("the reference's rows coincide: no kernel width can be read off them")
-    gen = torch.Generator().manual_seed(seed)
-    w = torch.randn(flat.shape[1], count, generator=gen, dtype=torch.float64) / width
-    b = 2 * math.pi * torch.rand(count, generator=gen, dtype=torch.float64)
-    w, b = w.to(flat.device), b.to(flat.device)
-    scale = math.sqrt(2.0 / count)
-
-    def phi(x: Tensor) -> Tensor:
-        return torch.addmm(b, x.flatten(1).double(), w).cos_().mul_(scale)
-
-    return phi
-
-
-def _features(phi: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    out = phi(x)
-    if out.ndim != 2 or out.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"features must map a batch of {x.shape[0]} samples to shape ({x.shape[0]}, F), "
-            f"got {tuple(out.shape)}"
-        )
-    return out
 
 
 def _fork(path: GridBrownianPath | None) -> GridBrownianPath | None:

@@ -146,6 +146,9 @@ class Solver:
     preferred_spacing: ClassVar[str | None] = None
     nonlinear_reason: ClassVar[str | None] = None
     error_exponent: ClassVar[float | None] = None
+    #: constructor options that name another registered method (the predictor of ``pc``):
+    #: ``resolve`` turns a name given there into that method's instance first
+    method_options: ClassVar[tuple[str, ...]] = ()
 
     @property
     def n_extra_normals(self) -> int:

@@ -3,6 +3,8 @@
 ``PredictorCorrector(predictor, corrector, n_corrector_steps)`` runs any registered predictor
 from t0 to t1, then ``n_corrector_steps`` of the corrector at t1. "No corrector" and "no
 predictor" are null objects, so corrector-only and predictor-only runs are configurations.
+A predictor given by name (``method="pc", predictor="euler"``) is resolved by the registry
+(``Solver.method_options``), which imports this module, not the other way round.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import torch
 
 from .base import Noise, Solver
+from .diffusion import ReverseDiffusion
 
 
 class NullPredictor(Solver):
@@ -83,7 +86,9 @@ class PredictorCorrector(Solver):
     """A predictor step t0 -> t1 followed by ``n_corrector_steps`` corrector steps at t1.
 
     Args:
-        predictor: a registered method name, a solver class or instance, or ``"none"``.
+        predictor: a solver instance or class, or ``None`` for no predictor (a
+            corrector-only sampler); through ``sdeint``/``resolve``, also a registered
+            method name.
         corrector: ``"langevin"``, ``"none"``, or a corrector instance.
         n_corrector_steps: corrector steps per predictor step (0 = predictor only).
         snr: the Langevin corrector's signal-to-noise ratio (Song et al. use 0.16 on VE
@@ -95,18 +100,26 @@ class PredictorCorrector(Solver):
     """
 
     name = "pc"
+    method_options = ("predictor",)
 
     def __init__(
         self,
-        predictor: str | type[Solver] | Solver = "reverse_diffusion",
+        predictor: type[Solver] | Solver | None = ReverseDiffusion,
         corrector: str | object = "langevin",
         n_corrector_steps: int = 1,
         snr: float = 0.16,
         norms: str = "batch",
     ) -> None:
-        from .registry import resolve  # the registry imports this module
-
-        self.predictor = NullPredictor() if predictor == "none" else resolve(predictor)
+        if isinstance(predictor, type) and issubclass(predictor, Solver):
+            predictor = predictor()
+        if predictor is None:
+            predictor = NullPredictor()
+        if not isinstance(predictor, Solver):
+            raise TypeError(
+                "predictor must be a Solver instance or class, or None for no predictor (a "
+                f"method name is resolved by sdeint and resolve), got {predictor!r}"
+            )
+        self.predictor = predictor
         if isinstance(self.predictor, PredictorCorrector):
             raise ValueError("predictor must be a single-step method, not another 'pc'")
         if (

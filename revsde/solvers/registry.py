@@ -86,6 +86,9 @@ def resolve(
                 f"unexpected keyword argument(s) {unknown}: method {method.__name__} {takes}"
                 f"{_own_keywords(_caller_keywords)}"
             )
+        for key in method.method_options:
+            if isinstance(options.get(key), str):
+                options[key] = resolve(options[key])
         return method(**options)
     raise TypeError(
         f"method must be a registered name {sorted(SOLVERS)}, a Solver class or a Solver "

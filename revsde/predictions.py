@@ -1,6 +1,7 @@
 """The one place that converts between what a network may predict: the score, the noise, the
-clean data and the velocity. The adapter, the reverse SDE, Tweedie's denoiser and (later) the
-training loss all call these; no solver converts by hand.
+clean data and the velocity. The adapter (and through it the training loss), the reverse SDE
+and Tweedie's denoiser call these; no solver converts by hand. It imports nothing of revsde: the
+lowest layer of the package.
 
 With x_t = alpha x_0 + sigma eps (Song et al. 2021; the mathematics page of the docs),
 grad_x log p(x_t | x_0) = -eps / sigma, and the minimisers of the denoising losses satisfy
