@@ -73,7 +73,7 @@ def solve(rsde, x_T, method, seed, ts=None, **options):
 
 def mixture_error(rsde, law, y):
     with torch.no_grad():
-        return mixture_moment_error(rsde.data_prediction(rsde.s_max, y), law)
+        return mixture_moment_error(rsde.predict_x0(rsde.s_max, y), law)
 
 
 def k_diffusion_adaptive(sde, law, x_T, t_min, tol):
@@ -178,7 +178,7 @@ def coupled_rows(samples, add, device):
             y, stats = solvers.sdeint(
                 rsde, x_T, ts, bm=bm, method=method, final_only=True, return_stats=True, **options
             )
-            x0 = rsde.data_prediction(rsde.s_max, y)
+            x0 = rsde.predict_x0(rsde.s_max, y)
         return x0, stats.nfe + 1, stats.rejected_steps
 
     reference, _, _ = run("euler", rsde.times(4000, dtype=D64, device=device))

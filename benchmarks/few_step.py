@@ -82,7 +82,7 @@ def ours(sde, score, x_T, method, options, grid, nfe, seed):
         return_stats=True,
         generator=torch.Generator().manual_seed(seed),
     )
-    return rsde.data_prediction(rsde.s_max, y), stats.nfe + 1
+    return rsde.predict_x0(rsde.s_max, y), stats.nfe + 1
 
 
 def diffusers_run(name, law, x_T, nfe, seed):

@@ -62,7 +62,7 @@ def tuned_run(sde, score, x_T, method, nfe, samples, max_evals):
         f"tuning: {tuned.evaluations} searches, {tuned.evaluations * samples * tuned.nfe:.2g} "
         f"single-sample evaluations, {seconds:.0f} s; t_min {tuned.t_min:.3g}; {objective}"
     )
-    return problem.data_prediction(problem.s_max, y), tuned.nfe, note
+    return problem.predict_x0(problem.s_max, y), tuned.nfe, note
 
 
 def main(argv=None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import numbers
 from collections.abc import Iterator
 
 import torch
@@ -50,19 +51,35 @@ def coefficient_dtype(dtype: torch.dtype) -> torch.dtype:
 _TIME_SLACK = 1e-6
 
 
-def check_parameter(
-    name: str, value: float, *, low: float | None = None, strict: bool = True
+def check_real(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    strict: bool = False,
+    finite: bool = True,
 ) -> float:
-    """Return ``value`` as a float after checking that it is finite and above ``low``."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+    """``value`` as a float after checking that it is a real number (a Python or numpy number
+    or a one-element tensor, not a bool), finite unless ``finite`` is False, at least ``low``
+    (above it with ``strict``) and at most ``high``. A value of the wrong kind is a
+    ``TypeError``, one out of range a ``ValueError``; both name the argument and what was
+    expected. The package's one validator of real parameters."""
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if math.isnan(value) or (finite and math.isinf(value)):
+        raise ValueError(
+            f"{name} must be {'a finite number' if finite else 'a number'}, got {value}"
+        )
+    if low is not None and high is not None and not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
     if low is not None and (value <= low if strict else value < low):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be {relation} {low}, got {value}")
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
 
 

@@ -306,12 +306,14 @@ def test_ggf_data_scale_measures_the_error_by_its_effect_on_the_denoised_sample(
     alpha, sigma = torch.tensor([0.9, 0.05], dtype=D64), torch.tensor([0.3, 2.0], dtype=D64)
     t = torch.tensor(0.0, dtype=D64)
     data = solvers.resolve("ggf", error_scale="data")
-    assert data.requires == ("marginal_coefficients",) and "data" in repr(data)
+    assert data.requires == (solvers.MarginalCoefficients,) and "data" in repr(data)
     ratio = error_ratio(data, _Marginal(g, alpha, sigma), t, y0, y1, err, 0.5, 0.1)
     effect = err * (alpha / (alpha**2 + sigma**2)).reshape(-1, 1)
     assert ratio == pytest.approx(float((effect / 0.1).pow(2).mean().sqrt()), rel=1e-12)
     assert error_ratio(data, _Marginal(2 * g, alpha, sigma), t, y0, y1, err, 0.1, 0.1) == ratio
-    with pytest.raises(ValueError, match=r"needs the SDE to provide \['marginal_coefficients'\]"):
+    with pytest.raises(
+        ValueError, match=r"MarginalCoefficients .*lacks \['marginal_coefficients'\]"
+    ):
         solvers.sdeint(_Diagonal(g), y0, [0.0, 1.0], method=data, adaptive=True, atol=0.1)
 
 

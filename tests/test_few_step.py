@@ -14,7 +14,7 @@ import revsde
 from revsde import solvers
 from revsde.evaluation.targets import Gaussian
 from revsde.solvers.base import Noise
-from revsde.solvers.dpm_solver import _Multistep
+from revsde.solvers.diffusion.dpm_solver import _History
 
 D64 = torch.float64
 BAND = 0.2
@@ -62,7 +62,7 @@ class QuadraticDataPrediction:
     def x0(self, lam):
         return self.coef[0] + self.coef[1] * lam + self.coef[2] * lam**2
 
-    def data_prediction(self, t, y):
+    def predict_x0(self, t, y):
         return self.x0(self.lam(t)).expand_as(y)
 
 
@@ -86,10 +86,9 @@ def test_third_order_steps_integrate_a_quadratic_data_prediction_exactly(method,
     noise = Noise(float(ts[3] - ts[2]), torch.zeros_like(y0))
     if method == "dpmpp_3s":
         solver, state = solvers.resolve(method), None
-    elif method == "dpmpp_3m":
-        solver, state = solvers.resolve(method), _Multistep(history, steps_left=10)
     else:
-        solver, state = solvers.resolve(method, eta=eta), history
+        options = {"eta": eta} if method == "dpmpp_3m_sde" else {}
+        solver, state = solvers.resolve(method, **options), _History(history, steps_left=10)
     y1, _ = solver.step(prob, ts[2], ts[3], y0, noise, state)
     a1 = prob.marginal_coefficients(ts[3], None)[0]
     s0 = prob.marginal_coefficients(ts[2], None)[1]
@@ -113,7 +112,6 @@ def test_third_order_steps_integrate_a_quadratic_data_prediction_exactly(method,
         ("dpmpp_3s", {}),
         ("dpmpp_2m", {}),
         ("dpmpp_3m", {}),
-        ("dpmpp_2m", {"order": 1}),
         ("dpmpp_2m_sde", {"eta": 0.0}),
         ("dpmpp_3m_sde", {"eta": 0.0}),
         ("edm", {}),
@@ -157,10 +155,29 @@ def test_the_sde_variants_reduce_to_their_deterministic_and_ancestral_counterpar
     torch.testing.assert_close(
         run("dpmpp_2m_sde", eta=0.0), run("dpmpp_2m", lower_order_final=False)
     )
-    # first order, eta = 1: SDE-DPM-Solver++(1) is DDIM with eta = 1 (same noise)
-    torch.testing.assert_close(run("dpmpp_2m_sde", order=1, eta=1.0), run("ddim", eta=1.0))
-    # DDIM with eta = 0 is DPM-Solver++ of order 1
-    torch.testing.assert_close(run("ddim"), run("dpmpp_2m", order=1))
+    # with a single step (no history), SDE-DPM-Solver++ is DDIM with eta = 1 (same noise)
+    one = ts[:2]
+    torch.testing.assert_close(
+        solvers.sdeint(
+            rode,
+            x_T,
+            one,
+            method="dpmpp_2m_sde",
+            dt=1.0,
+            final_only=True,
+            generator=torch.Generator().manual_seed(3),
+        ),
+        solvers.sdeint(
+            rode,
+            x_T,
+            one,
+            method="ddim",
+            eta=1.0,
+            dt=1.0,
+            final_only=True,
+            generator=torch.Generator().manual_seed(3),
+        ),
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,8 +243,8 @@ def test_3m_sde_converges_weakly_to_the_exact_law():
     ("method", "options", "match"),
     [
         ("ddim", {"eta": 1.5}, "eta must lie in"),
-        ("dpmpp_2m", {"order": 4}, "order must be one of"),
-        ("dpmpp_2m_sde", {"order": 4}, "order must be one of"),
+        ("dpmpp_2m", {"lower_order_final": "yes"}, "lower_order_final must be"),
+        ("unipc", {"variant": "bh3"}, "variant must be one of"),
         ("edm", {"s_churn": -1.0}, "s_churn must be >= 0"),
         ("edm", {"s_tmin": 2.0, "s_tmax": 1.0}, "s_tmax must be >= s_tmin"),
         ("dpmpp_2m_sde", {"eta": -1.0}, "eta must be >= 0"),
@@ -238,10 +255,19 @@ def test_bad_options(method, options, match):
         solvers.resolve(method, **options)
 
 
+@pytest.mark.parametrize("method", ["dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m_sde"])
+def test_one_name_per_scheme_no_order_option(method):
+    """The order is in the name (dpmpp_2m, dpmpp_3m, ddim for order 1): no option selects
+    another scheme under the same name."""
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        solvers.resolve(method, order=3)
+
+
 def test_few_step_methods_need_the_semi_linear_protocol():
     from revsde.solvers.problems import OU
 
-    with pytest.raises(ValueError, match=r"\['data_prediction', 'marginal_coefficients'\]"):
+    match = r"protocol SemiLinearSDE .*lacks \['marginal_coefficients', 'predict_x0'\]"
+    with pytest.raises(ValueError, match=match):
         solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=0.5, method="dpmpp_2m_sde")
 
 

@@ -467,7 +467,7 @@ def test_adaptive_sampling_is_the_adaptive_solve_from_the_prior():
         final_only=True,
         **options,
     )
-    torch.testing.assert_close(x, rsde.data_prediction(rsde.s_max, y), rtol=0, atol=0)
+    torch.testing.assert_close(x, rsde.predict_x0(rsde.s_max, y), rtol=0, atol=0)
 
 
 def test_adaptive_ode_sampling_reaches_the_target():

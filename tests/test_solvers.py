@@ -86,7 +86,7 @@ def test_pc_counts_corrector_steps():
             n_corrector_steps=n_corr,
             return_stats=True,
         )
-        assert stats.nfe == 5 * (1 + n_corr) and stats.score_evals == 5 * (1 + n_corr)
+        assert stats.nfe == 5 * (1 + n_corr) and stats.model_evals == 5 * (1 + n_corr)
     _, stats = solvers.sdeint(
         rsde,
         y0,
@@ -202,7 +202,10 @@ def test_method_that_does_not_fit_the_sde():
         solvers.sdeint(GBM(), torch.ones(2, 2), [0.0, 1.0], dt=1.0, method="sra1")
     with pytest.raises(ValueError, match="for ODEs"):
         solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="heun")
-    with pytest.raises(ValueError, match=r"needs the SDE to provide \['score', 'transition'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"protocol DiscreteReverseSDE .*lacks \['transition', 'predict_score'\]",
+    ):
         solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="reverse_diffusion")
     strat = OU()
     strat.sde_type = "stratonovich"

@@ -58,7 +58,7 @@ def parity(unet, sched, kwargs, seed, method, step_options, probability_flow=Fal
     """diffusers' scheduler loop and revsde's solve of the same table from the same start and
     noise: (theirs, ours). Both draw x_T first, then one normal per step, from one seed; the
     scheduler's last step (index 0 to the clean data) is Tweedie's x0_hat, revsde's final
-    ``data_prediction``."""
+    ``predict_x0``."""
     sched.alphas_cumprod = sched.alphas_cumprod.double()
     sde = revsde.DiscreteVPSDE.from_scheduler(sched)
     gen = torch.Generator().manual_seed(seed)
@@ -90,7 +90,7 @@ def parity(unet, sched, kwargs, seed, method, step_options, probability_flow=Fal
             final_only=True,
             **options,
         )
-        return x, rsde.data_prediction(rsde.s_max, y)
+        return x, rsde.predict_x0(rsde.s_max, y)
 
 
 @pytest.mark.parametrize("conditional", [False, True], ids=["uncond", "class-cond"])

@@ -751,7 +751,7 @@ def run_checkpoint_study(
                 return_stats=True,
                 generator=torch.Generator().manual_seed(seed + 3),
             )
-            denoised = problem.data_prediction(problem.s_max, y)
+            denoised = problem.predict_x0(problem.s_max, y)
         seconds = time.perf_counter() - start
         phi = features[kind]
         coupled, noise = coupled_feature_error(phi(y), phi(reference))

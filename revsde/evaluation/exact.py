@@ -260,7 +260,7 @@ def exact_solve(
     bm = _UnitIncrements(ts, rows, d, solver.needs_levy_area)
     with torch.no_grad():
         out, stats = sdeint(rsde, y0, ts, bm=bm, method=solver, final_only=True, return_stats=True)
-        denoised = rsde.data_prediction(rsde.s_max, out)
+        denoised = rsde.predict_x0(rsde.s_max, out)
 
     h = torch.diff(ts)
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_finite, check_int, check_parameter, per_sample
+from .._checks import check_finite, check_int, check_real, per_sample
 from ..processes.sde import DiffusionSDE
 from ..solvers import resolve, sdeint
 
@@ -121,7 +121,7 @@ def log_likelihood(
     if probe not in PROBES:
         raise ValueError(f"probe must be one of {list(PROBES)}, got {probe!r}")
     check_int("n_probes", n_probes, low=1)
-    t_min = sde.default_t_min if t_min is None else check_parameter("t_min", t_min, low=0.0)
+    t_min = sde.default_t_min if t_min is None else check_real("t_min", t_min, low=0.0, strict=True)
     t_max = sde.default_t_max
     if t_min >= t_max:
         raise ValueError(f"t_min must be < {t_max}, got {t_min}")
@@ -132,7 +132,8 @@ def log_likelihood(
     solver = resolve(method)
     if solver.requires:
         raise ValueError(
-            f"method {method!r} needs {list(solver.requires)} of a reverse SDE; the likelihood "
+            f"method {method!r} needs an SDE of protocol "
+            f"{', '.join(p.__name__ for p in solver.requires)}; the likelihood "
             "ODE offers its drift only: use euler, heun, rk4, or bosh3/dopri5 with adaptive=True"
         )
     batch, shape = x.shape[0], tuple(x.shape[1:])

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_parameter, per_sample
+from .._checks import check_real, per_sample
 from ..predictions import x0_from_score
 from ..processes.sde import DiffusionSDE
 from .outputs import unwrap
@@ -61,7 +61,7 @@ class EDMPreconditioner(torch.nn.Module):
         if not callable(net):
             raise TypeError(f"net must be callable, got {type(net).__name__}")
         self.net = net
-        self.sigma_data = check_parameter("sigma_data", sigma_data, low=0.0)
+        self.sigma_data = check_real("sigma_data", sigma_data, low=0.0, strict=True)
 
     def extra_repr(self) -> str:
         return f"sigma_data={self.sigma_data}"

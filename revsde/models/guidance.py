@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_parameter
+from .._checks import check_real
 from .outputs import unwrap
 
 
@@ -41,7 +41,7 @@ class ClassifierFreeGuidance(torch.nn.Module):
                 f"{sorted(uncond)}"
             )
         self.model = model
-        self.scale = check_parameter("scale", scale)
+        self.scale = check_real("scale", scale)
         self.cond, self.uncond = dict(cond), dict(uncond)
 
     def extra_repr(self) -> str:

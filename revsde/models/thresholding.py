@@ -14,13 +14,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._checks import check_parameter
+from .._checks import check_real
 
 
 def clip(value: float = 1.0) -> Callable[[Tensor], Tensor]:
     """Static thresholding: x0_hat clamped to [-value, value] (Ho et al. 2020's sampler
     clips to [-1, 1])."""
-    value = check_parameter("value", value, low=0.0)
+    value = check_real("value", value, low=0.0, strict=True)
 
     def transform(x0: Tensor) -> Tensor:
         return x0.clamp(-value, value)
@@ -33,14 +33,10 @@ def dynamic(ratio: float = 0.995, max_value: float | None = None) -> Callable[[T
     ``ratio`` quantile of |x0_hat| over its elements, raised to at least 1 (and capped at
     ``max_value``, as diffusers' ``sample_max_value``, if given); then x0_hat' = clamp(x0_hat,
     -s, s) / s."""
-    ratio = check_parameter("ratio", ratio, low=0.0)
+    ratio = check_real("ratio", ratio, low=0.0, strict=True)
     if ratio > 1.0:
         raise ValueError(f"ratio must lie in (0, 1], got {ratio}")
-    cap = (
-        None
-        if max_value is None
-        else check_parameter("max_value", max_value, low=1.0, strict=False)
-    )
+    cap = None if max_value is None else check_real("max_value", max_value, low=1.0)
 
     def transform(x0: Tensor) -> Tensor:
         flat = x0.reshape(x0.shape[0], -1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._checks import check_parameter
+from .._checks import check_real
 from .sde import DiffusionSDE
 
 
@@ -32,8 +32,8 @@ class EDMSDE(DiffusionSDE):
         self, sigma_min: float = 0.002, sigma_max: float = 80.0, *, validate_args: bool = True
     ) -> None:
         super().__init__(validate_args=validate_args)
-        self.sigma_min = check_parameter("sigma_min", sigma_min, low=0.0)
-        self.sigma_max = check_parameter("sigma_max", sigma_max, low=0.0)
+        self.sigma_min = check_real("sigma_min", sigma_min, low=0.0, strict=True)
+        self.sigma_max = check_real("sigma_max", sigma_max, low=0.0, strict=True)
         if self.sigma_min >= self.sigma_max:
             raise ValueError(
                 f"sigma_min must be < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -26,13 +26,14 @@ from .._checks import (
     TimeLike,
     as_time,
     check_int,
-    check_parameter,
+    check_real,
     check_time_range,
     coefficient_dtype,
     per_sample,
     trusted_calls,
 )
 from ..predictions import score_from_x0, x0_from_score
+from ..solvers.protocols import Transition
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -63,16 +64,6 @@ class ForwardProcess(Protocol):
 DenoisedTransform = Callable[[Tensor], Tensor]
 
 
-class Transition(NamedTuple):
-    """x_hi = a x_lo + sqrt(b2) eps: the forward step between two grid times."""
-
-    a: Tensor
-    b2: Tensor
-    var_hi: Tensor
-    var_lo: Tensor
-    lam: float
-
-
 SPACINGS = ("uniform", "quadratic", "power", "karras", "logsnr")
 
 
@@ -100,8 +91,8 @@ def parse_spacing(
         rho, power = (number, power) if name == "karras" else (rho, number)
     if name == "quadratic":
         power = 2.0
-    rho = check_parameter("rho", rho, low=0.0)
-    power = check_parameter("power", power, low=0.0)
+    rho = check_real("rho", rho, low=0.0, strict=True)
+    power = check_real("power", power, low=0.0, strict=True)
     return name, rho, power
 
 
@@ -184,12 +175,12 @@ class ReverseSDE(torch.nn.Module):
         self.score_fn = score
         if lam is None:
             lam = 0.0 if probability_flow else 1.0
-        self.lam = check_parameter("lam", lam, low=0.0, strict=False)
+        self.lam = check_real("lam", lam, low=0.0)
         self.probability_flow = self.lam == 0.0
         t_max = sde.default_t_max if t_max is None else t_max
         t_min = sde.default_t_min if t_min is None else t_min
-        self.t_max = check_parameter("t_max", t_max, low=0.0)
-        self.t_min = check_parameter("t_min", t_min, low=0.0)
+        self.t_max = check_real("t_max", t_max, low=0.0, strict=True)
+        self.t_min = check_real("t_min", t_min, low=0.0, strict=True)
         if self.t_max > sde.T:
             raise ValueError(f"t_max must be <= T = {sde.T}, got {t_max}")
         if sde.drift_diverges_at_T and self.t_max >= sde.T:
@@ -406,15 +397,17 @@ class ReverseSDE(torch.nn.Module):
         self._memo.last_eval = (t, y, out)
         return out
 
-    def score(self, s: TimeLike, y: Tensor) -> Tensor:
-        """grad_x log p_t(y) at the forward time t = t_max - s, in the shape and dtype of
-        ``y`` (after ``denoised_transform``, if one is set)."""
+    def predict_score(self, s: TimeLike, y: Tensor) -> Tensor:
+        """The score grad_x log p_t(y) at the reverse time ``s`` (forward time t = t_max - s),
+        in the shape and dtype of ``y`` (after ``denoised_transform``, if one is set): the
+        solvers' view of the model, in their clock and argument order (a user's score is
+        ``score(x, t)`` in forward time)."""
         return self._score_at(self.forward_time(s, like=y), y)
 
-    def data_prediction(self, s: TimeLike, y: Tensor) -> Tensor:
-        """Tweedie's x0_hat = (y + sigma(t)^2 score) / alpha(t) at forward time t = t_max - s,
-        after ``denoised_transform`` (one score evaluation)."""
-        self.score(s, y)
+    def predict_x0(self, s: TimeLike, y: Tensor) -> Tensor:
+        """Tweedie's x0_hat = (y + sigma(t)^2 score) / alpha(t) at the reverse time ``s``
+        (forward time t = t_max - s), after ``denoised_transform`` (one score evaluation)."""
+        self.predict_score(s, y)
         return self.last_denoised()
 
     def last_denoised(self) -> Tensor | None:
@@ -445,8 +438,9 @@ class ReverseSDE(torch.nn.Module):
 
     def marginal_coefficients(self, s: TimeLike, like: Tensor) -> tuple[Tensor, Tensor]:
         """(alpha(t), sigma(t)) of the forward process at t = t_max - s, shaped per sample
-        against ``like``: the exactly known linear part that the semi-linear solvers (DDIM,
-        DPM-Solver++) integrate in closed form, with log-SNR lambda = log(alpha / sigma)."""
+        against ``like``: the exactly known linear part that the exponential integrators (DDIM,
+        DPM-Solver++, UniPC, SA-Solver) integrate in closed form, with log-SNR
+        lambda = log(alpha / sigma) (``revsde.solvers.protocols.SemiLinearSDE``)."""
         t = self.forward_time(s, like=like)
         return per_sample(self.sde._alpha(t), like), per_sample(self.sde._sigma(t), like)
 

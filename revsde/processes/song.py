@@ -16,7 +16,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import TimeLike, check_parameter
+from .._checks import TimeLike, check_real
 from .sde import DiffusionSDE
 
 
@@ -57,8 +57,8 @@ class VESDE(DiffusionSDE):
                 f"convention must be one of {list(self.CONVENTIONS)}, got {convention!r}"
             )
         self.convention = convention
-        self.sigma_min = check_parameter("sigma_min", sigma_min, low=0.0)
-        self.sigma_max = check_parameter("sigma_max", sigma_max, low=0.0)
+        self.sigma_min = check_real("sigma_min", sigma_min, low=0.0, strict=True)
+        self.sigma_max = check_real("sigma_max", sigma_max, low=0.0, strict=True)
         if self.sigma_min >= self.sigma_max:
             raise ValueError(
                 f"sigma_min must be < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}"
@@ -140,8 +140,8 @@ class _LinearBeta(_BetaSchedule):
         self, beta_min: float = 0.1, beta_max: float = 20.0, *, validate_args: bool = True
     ) -> None:
         super().__init__(validate_args=validate_args)
-        self.beta_min = check_parameter("beta_min", beta_min, low=0.0, strict=False)
-        self.beta_max = check_parameter("beta_max", beta_max)
+        self.beta_min = check_real("beta_min", beta_min, low=0.0)
+        self.beta_max = check_real("beta_max", beta_max)
         if self.beta_max < self.beta_min:
             raise ValueError(
                 f"beta_max must be >= beta_min, got beta_min={beta_min}, beta_max={beta_max}"
@@ -206,7 +206,7 @@ class CosineVPSDE(_BetaSchedule):
 
     def __init__(self, s: float = 0.008, *, validate_args: bool = True) -> None:
         super().__init__(validate_args=validate_args)
-        self.s = check_parameter("s", s, low=0.0, strict=False)
+        self.s = check_real("s", s, low=0.0)
         self._log_cos_phi0 = math.log(math.cos(self.s / (1 + self.s) * math.pi / 2))
 
     def extra_repr(self) -> str:

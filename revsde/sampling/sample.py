@@ -148,7 +148,7 @@ def sample(
             callback=callback,
             **tolerances,
         )
-        return rsde.data_prediction(rsde.s_max, x) if denoise else x
+        return rsde.predict_x0(rsde.s_max, x) if denoise else x
 
 
 def default_spacing(solver: Solver, sde: DiffusionSDE | None = None) -> str:

@@ -191,7 +191,7 @@ def tune_grid(
             kw = {"dtype": dtype, "device": x_T.device, "seed": seed + 1, "levy_area": levy}
             path = GridBrownianPath.sample(ts, x_T.shape, **kw)
         y = sdeint(base, x_T, ts, method=reference_method, bm=_fork(path), final_only=True)
-        reference = base.data_prediction(base.s_max, y)
+        reference = base.predict_x0(base.s_max, y)
     if stochastic:
         phi = features or fourier_features(reference, seed=seed + 2)
         reference_features = checked_features(phi, reference)
@@ -219,7 +219,7 @@ def tune_grid(
             y = sdeint(
                 problem, x_T, ts, method=solver, final_only=True, generator=noise, bm=_fork(path)
             )
-            return problem.data_prediction(problem.s_max, y)
+            return problem.predict_x0(problem.s_max, y)
 
     def value(x0: Tensor) -> float:
         if stochastic:  # the mean of the feature differences, without forming them

@@ -1,34 +1,39 @@
-"""solvers: generic integrators for any torchsde-style SDE object (f, g, noise_type, sde_type).
+"""SDE integrators behind one ``sdeint``, with torchsde's calling convention.
 
-This package knows nothing about diffusion models and imports only torch (and torchsde's
-Brownian objects, when a caller passes one). ``sdeint`` is the one entry point;
-``SOLVERS`` maps each method name to its solver class.
+The loop (``integrate``), the noise sources, adaptive control and the generic methods
+(Euler–Maruyama, Milstein, SRA1, Heun, RK4, the embedded Runge–Kutta pairs, Gotta Go Fast)
+know torchsde's protocol only (``f``, ``g``, ``noise_type``, ``sde_type``). The diffusion
+samplers (``diffusion``: DDIM, DPM-Solver++, UniPC, SA-Solver, EDM, the discrete predictors
+and predictor–corrector) declare the structure they read of the equation as
+``typing.Protocol`` classes (``protocols``), checked before the first step. ``SOLVERS`` maps
+each method name to its class; ``resolve`` turns a name, a class or an instance into a solver.
 """
 
 from .base import Noise, NonFiniteError, Solver
 from .controller import PIController
-from .ddim import DDIM
-from .diffusion import Ancestral, ReverseDiffusion
-from .dpm_solver import (
-    DPMSolverPP,
+from .diffusion.ddim import DDIM
+from .diffusion.discrete import Ancestral, ReverseDiffusion
+from .diffusion.dpm_solver import (
+    DPMSolverPP2M,
+    DPMSolverPP2MSDE,
     DPMSolverPP2S,
     DPMSolverPP3M,
+    DPMSolverPP3MSDE,
     DPMSolverPP3S,
-    SDEDPMSolverPP,
-    SDEDPMSolverPP3M,
 )
-from .edm import EDMHeun
+from .diffusion.edm import EDMHeun
+from .diffusion.pc import LangevinCorrector, NullCorrector, NullPredictor, PredictorCorrector
+from .diffusion.sa_solver import SASolver
+from .diffusion.unipc import UniPC
 from .euler import EulerMaruyama
 from .ggf import GottaGoFast
 from .integrate import SolveStats, StepInfo, TorchsdeConventionWarning, sdeint
 from .milstein import Milstein, MilsteinDerivativeFree
-from .ode import RK4, Heun
-from .pc import LangevinCorrector, NullCorrector, NullPredictor, PredictorCorrector
+from .protocols import DiscreteReverseSDE, LogSNRClock, MarginalCoefficients, SemiLinearSDE
 from .registry import SOLVERS, resolve
 from .rk_pairs import BogackiShampine, DormandPrince
-from .sa_solver import SASolver
+from .runge_kutta import RK4, Heun
 from .sra import SRA1
-from .unipc import UniPC
 
 __all__ = [
     "DDIM",
@@ -37,16 +42,21 @@ __all__ = [
     "SRA1",
     "Ancestral",
     "BogackiShampine",
-    "DPMSolverPP",
+    "DPMSolverPP2M",
+    "DPMSolverPP2MSDE",
     "DPMSolverPP2S",
     "DPMSolverPP3M",
+    "DPMSolverPP3MSDE",
     "DPMSolverPP3S",
+    "DiscreteReverseSDE",
     "DormandPrince",
     "EDMHeun",
     "EulerMaruyama",
     "GottaGoFast",
     "Heun",
     "LangevinCorrector",
+    "LogSNRClock",
+    "MarginalCoefficients",
     "Milstein",
     "MilsteinDerivativeFree",
     "Noise",
@@ -57,8 +67,7 @@ __all__ = [
     "PredictorCorrector",
     "ReverseDiffusion",
     "SASolver",
-    "SDEDPMSolverPP",
-    "SDEDPMSolverPP3M",
+    "SemiLinearSDE",
     "SolveStats",
     "Solver",
     "StepInfo",

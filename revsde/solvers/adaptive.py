@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import NonFiniteError, Solver, check_real
+from .._checks import check_real
+from .base import NonFiniteError, Solver
 from .controller import PIController
 
 

@@ -25,22 +25,24 @@ Each solver class declares what the loop checks before it starts:
   for which the loop then draws nothing);
 - ``requires_additive``: only for SDEs that declare ``additive_noise = True`` (g independent
   of the state); ``ode_only``: only for g = 0;
-- ``requires``: methods the SDE object must provide beyond f and g (e.g. ``score``);
+- ``requires``: the ``typing.Protocol`` classes of ``revsde.solvers.protocols`` that the SDE
+  must follow beyond f and g (a diffusion sampler's structure: ``SemiLinearSDE``,
+  ``DiscreteReverseSDE``, ``LogSNRClock``); the loop names what is missing;
 - ``error_exponent``: set by methods with an embedded error estimate
   (``step_with_error(sde, t0, t1, y0, noise, state) -> (y1, err, state)``), which
   ``sdeint(adaptive=True)`` controls; the controller's exponent, 1/(q + 1) for a local error
   of order q + 1; ``None`` otherwise. The loop holds the RMS of err / ``tolerance(...)`` (by
   default max(atol, rtol max(|y0|, |y1|))) at or below 1; a method may scale it otherwise;
 - ``preferred_spacing``: the name of the time grid the method measured best on, for callers
-  that build grids (revsde's ``ReverseSDE.times``), or ``None``;
+  that build grids, or ``None``;
 - ``nonlinear_reason``: ``None`` when a step is an affine map of the state and the noise
   whenever the drift is affine in the state and g depends on time only (every method built
   from linear combinations of evaluations); otherwise why not (a step size that depends on
   the state, as the Langevin corrector's). Callers that propagate Gaussian laws exactly
-  through steps (revsde's exact mode) rely on it.
+  through steps rely on it.
 
-Optional parts of the SDE protocol that the loop uses where an SDE provides them (revsde's
-reverse SDEs do): ``is_ode = True`` declares g = 0 (ODE-only methods refuse anything else);
+Optional parts of the SDE protocol that the loop uses where an SDE provides them:
+``is_ode = True`` declares g = 0 (ODE-only methods refuse anything else);
 ``solve_scope(t0, t1)``, a context manager entered once per solve, in which the SDE checks
 the time range once and may skip its per-call argument checks; ``forward_time(t)`` maps the
 integration clock to the diffusion's time for messages; ``last_denoised()`` returns the data
@@ -48,16 +50,7 @@ prediction of the last model evaluation, for callbacks; ``prepare_times(ts)`` is
 the start and end times of the next (up to 256) steps, as a 1-d tensor in the loop's time
 dtype on the state's device, before those steps run, so that the SDE can compute their
 coefficients in one vectorized pass; the loop then passes each step's times as 0-d views of
-that tensor (revsde's reverse SDEs find their row by the view's position).
-
-Semi-linear solvers (DDIM, DPM-Solver++) see the SDE as dx = [a(t) x + b(t) D(x, t)] dt +
-c(t) dW with its linear part known exactly; they declare in ``requires`` the two methods that
-describe it: ``marginal_coefficients(t, like) -> (alpha, sigma)``, the transition coefficients
-of the forward process at the integration time t (log-SNR lambda = log(alpha / sigma)), and
-``data_prediction(t, y)``, the model's estimate of the clean data (one model evaluation).
-revsde's reverse SDEs provide both; the conversion to x0_hat happens there, never in a solver.
-EDM's churn also needs ``time_of_log_snr(lam)``, the integration time at which the log-SNR
-equals lam.
+that tensor (an SDE may find its precomputed row by the view's position).
 
 A step must not modify ``y0`` or the tensors in ``state`` in place: the loop keeps the state
 before each step to diagnose a non-finite one, and autograd may hold them.
@@ -65,42 +58,12 @@ before each step to diagnose a non-finite one, and autograd may hold them.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 
 NOISE_TYPES = ("diagonal", "scalar", "additive", "general")
-
-
-def check_real(
-    name: str,
-    value: object,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    strict: bool = False,
-    finite: bool = True,
-) -> float:
-    """``value`` as a float after checking that it is a real number (finite unless ``finite``
-    is False), at least ``low`` (above it with ``strict``) and at most ``high``; the error
-    names the argument and what was expected. Solver options and loop tolerances use it."""
-    kind = "a finite number" if finite else "a number"
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or (finite and math.isinf(value))
-    ):
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    if low is not None and high is not None and not low <= value <= high:
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
-    if low is not None and (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
-    return float(value)
 
 
 class NonFiniteError(FloatingPointError, ValueError):
@@ -142,7 +105,7 @@ class Solver:
     needs_levy_area: ClassVar[bool] = False
     requires_additive: ClassVar[bool] = False
     ode_only: ClassVar[bool] = False
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[type, ...]] = ()
     preferred_spacing: ClassVar[str | None] = None
     nonlinear_reason: ClassVar[str | None] = None
     error_exponent: ClassVar[float | None] = None

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .base import NonFiniteError
+from .protocols import MODEL_EVALUATIONS
 
 # The states a window keeps alive for the diagnosis: at most this many bytes, at most
 # _MAX_WINDOW steps. Small states (where a per-step sync costs most) get long windows; a
@@ -86,16 +87,19 @@ def _clock(sde: Any, a: float, b: float) -> str:
 
 
 def diagnose(sde: Any, k: int, n: int, a: float, b: float, t0: Tensor, y0: Tensor) -> str:
-    """Name the step where the state stopped being finite, and what produced it: the drift,
-    the diffusion or the score at the step's start, or else the step's own arithmetic.
+    """Name the step where the state stopped being finite, and what produced it: the model
+    (where the SDE offers a protocol's evaluation, ``protocols.MODEL_EVALUATIONS``), the
+    drift or the diffusion at the step's start, or else the step's own arithmetic.
     ``sde`` is the loop's counting wrapper (its ``_sde`` is the user's object)."""
     inner = sde._sde
     where = f"the state became NaN or inf at step {k + 1} of {n}, {_clock(inner, a, b)}"
     culprits = []
     with torch.no_grad():
-        parts: list[tuple[str, Callable[[], Tensor]]] = []
-        if callable(getattr(inner, "score", None)):
-            parts.append(("the score", lambda: inner.score(t0, y0)))
+        parts: list[tuple[str, Callable[[], Tensor]]] = [
+            (f"{what} ({name})", lambda name=name: getattr(inner, name)(t0, y0))
+            for name, what in MODEL_EVALUATIONS.items()
+            if callable(getattr(inner, name, None))
+        ]
         parts += [
             ("the drift f", lambda: inner.f(t0, y0)),
             ("the diffusion g", lambda: inner.g(t0, y0)),
@@ -109,7 +113,7 @@ def diagnose(sde: Any, k: int, n: int, a: float, b: float, t0: Tensor, y0: Tenso
     if culprits:
         return f"{where}: {', '.join(culprits)} returned NaN or inf at the step's start state"
     return (
-        f"{where}: the drift, diffusion and score are finite at the step's start, so the "
+        f"{where}: the model, the drift and the diffusion are finite at the step's start, so the "
         "update itself overflowed (a stage of the method, or too large a step); try more "
         "steps or a more stable method"
     )

@@ -48,6 +48,7 @@ from typing import Any
 from torch import Tensor
 
 from .base import Noise, Solver, g_prod
+from .protocols import MarginalCoefficients
 
 
 class GottaGoFast(Solver):
@@ -70,7 +71,7 @@ class GottaGoFast(Solver):
             )
         self.error_scale = error_scale
         if error_scale == "data":
-            self.requires = ("marginal_coefficients",)
+            self.requires = (MarginalCoefficients,)
 
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         y1, _, state = self.step_with_error(sde, t0, t1, y0, noise, state)

@@ -20,6 +20,7 @@ from .base import NOISE_TYPES, NonFiniteError, Solver
 from .controller import PIController
 from .finite import FiniteWatch, forward_time, where_non_finite, window_for
 from .noise import BrownianNoise, NoNoise, PerSampleNoise, RandnNoise
+from .protocols import evaluations, missing
 from .registry import resolve
 
 
@@ -30,13 +31,14 @@ class TorchsdeConventionWarning(UserWarning):
 
 @dataclass
 class SolveStats:
-    """What a solve cost. ``nfe`` counts evaluations of the model: drift calls plus direct
-    score and data-prediction calls (a reverse SDE's drift evaluates the score once)."""
+    """What a solve cost. ``nfe`` counts evaluations of the model: drift calls plus the
+    direct model evaluations that a method's protocols name (``predict_x0``,
+    ``predict_score``; a reverse SDE's drift evaluates the model once too)."""
 
     steps: int
     nfe: int
     drift_evals: int
-    score_evals: int
+    model_evals: int
     diffusion_evals: int
     rejected_steps: int = 0
     accepted_times: tuple[float, ...] | None = None  # the grid an adaptive solve chose
@@ -68,16 +70,32 @@ class StepInfo:
 
 
 class _Counted:
-    """Forwards the torchsde protocol (and the optional diffusion protocol) to ``sde`` and
-    counts the calls; checks the first drift's shape."""
+    """Forwards the SDE's attributes to ``sde`` and counts the calls of ``f``, ``g`` and of
+    the model evaluations that the solver's protocols name (``evaluations``); checks the first
+    drift's shape."""
 
-    def __init__(self, sde: Any) -> None:
+    def __init__(self, sde: Any, evaluations: Sequence[str] = ()) -> None:
         self._sde = sde
         self.noise_type = sde.noise_type
         self.sde_type = sde.sde_type
         self.additive_noise = getattr(sde, "additive_noise", False)
-        self.n_f = self.n_g = self.n_score = 0
+        self.n_f = self.n_g = self.n_model = 0
         self._f_checked = False
+        for name in evaluations:
+            setattr(self, name, self._counting(getattr(sde, name)))
+
+    def _counting(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.n_model += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+    def __getattr__(self, name: str) -> Any:
+        # the rest of a protocol (marginal_coefficients, transition, ...) and optional hooks
+        if name == "_sde":
+            raise AttributeError(name)
+        return getattr(self._sde, name)
 
     def f(self, t: Tensor, y: Tensor) -> Tensor:
         self.n_f += 1
@@ -94,23 +112,6 @@ class _Counted:
     def g(self, t: Tensor, y: Tensor) -> Tensor:
         self.n_g += 1
         return self._sde.g(t, y)
-
-    def score(self, t: Tensor, y: Tensor) -> Tensor:
-        self.n_score += 1
-        return self._sde.score(t, y)
-
-    def transition(self, t0: Tensor, t1: Tensor, like: Tensor):
-        return self._sde.transition(t0, t1, like)
-
-    def data_prediction(self, t: Tensor, y: Tensor) -> Tensor:
-        self.n_score += 1  # one model evaluation, like a score call
-        return self._sde.data_prediction(t, y)
-
-    def marginal_coefficients(self, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
-        return self._sde.marginal_coefficients(t, like)
-
-    def time_of_log_snr(self, lam: Tensor) -> Tensor:
-        return self._sde.time_of_log_snr(lam)
 
 
 # The keywords sdeint itself takes, for the message on a misspelt one.
@@ -254,14 +255,15 @@ def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:
     if solver.ode_only and getattr(sde, "is_ode", False) is not True:
         raise ValueError(
             f"method {method_name!r} is for ODEs: the SDE must declare is_ode = True (g = 0), "
-            "as revsde's probability-flow ODE (sde.reverse(score, probability_flow=True)) does"
+            "as a diffusion's probability-flow ODE does"
         )
-    missing = [name for name in solver.requires if not callable(getattr(sde, name, None))]
-    if missing:
-        raise ValueError(
-            f"method {method_name!r} needs the SDE to provide {missing} (revsde's ReverseSDE "
-            "does); this SDE does not"
-        )
+    for protocol in solver.requires:
+        absent = missing(sde, protocol)
+        if absent:
+            raise ValueError(
+                f"method {method_name!r} needs an SDE of protocol {protocol.__name__} "
+                f"(revsde.solvers.protocols); this SDE lacks {absent}"
+            )
 
 
 def _noise_shape(sde: Any, t0: Tensor, y0: Tensor) -> tuple[int, ...]:
@@ -418,7 +420,7 @@ def sdeint(
 
     scope = getattr(sde, "solve_scope", None)
     with scope(times[0], times[-1]) if callable(scope) else contextlib.nullcontext():
-        counted = _Counted(sde)
+        counted = _Counted(sde, [n for p in solver.requires for n in evaluations(p)])
         t_start = as_t(times[0])
         shape = _noise_shape(sde, t_start, y0)
         if adaptive:
@@ -488,9 +490,9 @@ def _stats(
 ) -> SolveStats:
     return SolveStats(
         n_steps,
-        counted.n_f + counted.n_score,
+        counted.n_f + counted.n_model,
         counted.n_f,
-        counted.n_score,
+        counted.n_model,
         counted.n_g,
         n_rejected,
         accepted,

@@ -1,5 +1,7 @@
-"""The registry: method name -> solver class. A new integrator is one file plus one line here,
-and every test parametrized over ``SOLVERS`` picks it up."""
+"""The registry: method name -> solver class, one name per scheme (each class's ``name``). A
+new integrator is one file plus one line here, and every test parametrized over ``SOLVERS``
+picks it up. The generic integrators come first, then the diffusion samplers
+(``revsde.solvers.diffusion``), which declare the structure they read as protocols."""
 
 from __future__ import annotations
 
@@ -8,26 +10,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import Solver
-from .ddim import DDIM
-from .diffusion import Ancestral, ReverseDiffusion
-from .dpm_solver import (
-    DPMSolverPP,
+from .diffusion.ddim import DDIM
+from .diffusion.discrete import Ancestral, ReverseDiffusion
+from .diffusion.dpm_solver import (
+    DPMSolverPP2M,
+    DPMSolverPP2MSDE,
     DPMSolverPP2S,
     DPMSolverPP3M,
+    DPMSolverPP3MSDE,
     DPMSolverPP3S,
-    SDEDPMSolverPP,
-    SDEDPMSolverPP3M,
 )
-from .edm import EDMHeun
+from .diffusion.edm import EDMHeun
+from .diffusion.pc import PredictorCorrector
+from .diffusion.sa_solver import SASolver
+from .diffusion.unipc import UniPC
 from .euler import EulerMaruyama
 from .ggf import GottaGoFast
 from .milstein import Milstein, MilsteinDerivativeFree
-from .ode import RK4, Heun
-from .pc import PredictorCorrector
 from .rk_pairs import BogackiShampine, DormandPrince
-from .sa_solver import SASolver
+from .runge_kutta import RK4, Heun
 from .sra import SRA1
-from .unipc import UniPC
 
 SOLVERS: dict[str, type[Solver]] = {
     "euler": EulerMaruyama,
@@ -45,10 +47,10 @@ SOLVERS: dict[str, type[Solver]] = {
     "ddim": DDIM,
     "dpmpp_2s": DPMSolverPP2S,
     "dpmpp_3s": DPMSolverPP3S,
-    "dpmpp_2m": DPMSolverPP,
+    "dpmpp_2m": DPMSolverPP2M,
     "dpmpp_3m": DPMSolverPP3M,
-    "dpmpp_2m_sde": SDEDPMSolverPP,
-    "dpmpp_3m_sde": SDEDPMSolverPP3M,
+    "dpmpp_2m_sde": DPMSolverPP2MSDE,
+    "dpmpp_3m_sde": DPMSolverPP3MSDE,
     "edm": EDMHeun,
     "unipc": UniPC,
     "sa_solver": SASolver,

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_finite, check_parameter, per_sample
+from .._checks import check_finite, check_real, per_sample
 from ..models.adapter import ScoreAdapter
 from ..processes.sde import DiffusionSDE
 
@@ -108,7 +108,7 @@ def dsm_loss(
         raise ValueError(
             f"t_sampler must be one of {list(T_SAMPLERS)} or a callable, got {t_sampler!r}"
         )
-    t_min = check_parameter("t_min", t_min, low=0.0)
+    t_min = check_real("t_min", t_min, low=0.0, strict=True)
     if t_min >= sde.T:
         raise ValueError(f"t_min must be < T = {sde.T}, got {t_min}")
     adapter = (

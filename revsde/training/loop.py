@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_parameter
+from .._checks import check_real
 from ..processes.sde import DiffusionSDE
 from .dsm import dsm_loss
 
@@ -32,7 +32,7 @@ def fit(
     loss of every iteration. Batches are drawn with replacement from ``generator``."""
     import copy
 
-    check_parameter("lr", lr, low=0.0)
+    check_real("lr", lr, low=0.0, strict=True)
     if not 0.0 <= ema < 1.0:
         raise ValueError(f"ema must lie in [0, 1), got {ema}")
     averaged = copy.deepcopy(net).requires_grad_(False)

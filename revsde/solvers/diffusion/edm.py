@@ -19,7 +19,7 @@ grids end at t_min > 0, where revsde.sample takes Tweedie's step instead, which 
 Euler step to sigma = 0). Global order 2 with s_churn = 0.
 
 The churned level sigma^ needs the integration time at which the process has that noise
-level: the SDE's ``time_of_log_snr(lam)`` provides it (revsde's reverse SDEs do). revsde's
+level: the SDE's ``time_of_log_snr(lam)`` provides it (``protocols.LogSNRClock``). revsde's
 choice where EDM is silent: sigma^ is capped at the noise level where the solve started, since
 the process (unlike EDM's VE model) is not defined beyond it.
 """
@@ -30,8 +30,10 @@ import math
 
 import torch
 
-from .base import Noise, Solver, check_real
-from .semilinear import standard_normal
+from ..._checks import check_real
+from ..base import Noise, Solver
+from ..protocols import LogSNRClock, SemiLinearSDE
+from .exponential import standard_normal
 
 
 class EDMHeun(Solver):
@@ -47,7 +49,7 @@ class EDMHeun(Solver):
     noise_types = frozenset({"diagonal"})
     nfe_per_step = 2
     ode_only = True
-    requires = ("data_prediction", "marginal_coefficients", "time_of_log_snr")
+    requires = (SemiLinearSDE, LogSNRClock)
     preferred_spacing = "karras"
 
     def __init__(
@@ -95,8 +97,8 @@ class EDMHeun(Solver):
             x = x + (self.s_noise * added) * standard_normal(noise)
             t_hat = sde.time_of_log_snr(-torch.log(level_hat))
             alpha_hat = sde.marginal_coefficients(t_hat, y0)[0]
-        d = (x - sde.data_prediction(t_hat, alpha_hat * x)) / level_hat
+        d = (x - sde.predict_x0(t_hat, alpha_hat * x)) / level_hat
         x1 = x + (level1 - level_hat) * d
-        d1 = (x1 - sde.data_prediction(t1, alpha1 * x1)) / level1
+        d1 = (x1 - sde.predict_x0(t1, alpha1 * x1)) / level1
         x1 = x + (level1 - level_hat) * (0.5 * (d + d1))
         return alpha1 * x1, state

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from .base import Noise, Solver, check_real
-from .semilinear import ends, standard_normal
+from ..._checks import check_real
+from ..base import Noise, Solver
+from ..protocols import SemiLinearSDE
+from .exponential import ends, exponential_step, ou_std, standard_normal
 
 
 class DDIM(Solver):
@@ -17,11 +19,15 @@ class DDIM(Solver):
         y1 = alpha_1 x0_hat + sqrt(sigma_1^2 - sigma_eta^2) eps_hat + sigma_eta z.
 
     (Song et al.'s sigma_t(eta) written with lambda = log(alpha/sigma), so that it holds for
-    VE, VP and any other process.) ``eta = 0`` is the deterministic DDIM, which equals
-    DPM-Solver++ of order 1 and is exact whenever x0_hat is constant; ``eta = 1`` draws from the
-    Gaussian posterior q(x_1 | x_0, x_t), DDPM's ancestral step with beta~. Global order 1
+    VE, VP and any other process: sigma_eta is eta times the exponential family's
+    Ornstein-Uhlenbeck standard deviation at noise parameter 1, ``exponential.ou_std``.)
+    ``eta = 0`` is the deterministic DDIM, ``exponential.exponential_step`` from the data
+    prediction alone (DPM-Solver++ of order 1), exact whenever x0_hat is constant; ``eta = 1``
+    draws from the Gaussian posterior q(x_1 | x_0, x_t), DDPM's ancestral step with beta~, the
+    first step of SDE-DPM-Solver++ with eta = 1. The step keeps DDIM's own form, which stays
+    finite on a last step to sigma_1 = 0 (diffusers' grids end there). Global order 1
     (eta = 0, on the probability-flow ODE), weak order 1 otherwise; one model evaluation per
-    step. It uses the SDE's marginals and data prediction, not its drift, diffusion or lam.
+    step.
     """
 
     name = "ddim"
@@ -29,7 +35,7 @@ class DDIM(Solver):
     weak_order = 1.0
     noise_types = frozenset({"diagonal"})
     nfe_per_step = 1
-    requires = ("data_prediction", "marginal_coefficients")
+    requires = (SemiLinearSDE,)
     preferred_spacing = "quadratic"  # measured: benchmarks/few_step.py
 
     def __init__(self, eta: float = 0.0) -> None:
@@ -43,10 +49,10 @@ class DDIM(Solver):
 
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         e = ends(sde, t0, t1, y0)
-        x0 = sde.data_prediction(t0, y0)
-        eps = (y0 - e.alpha0 * x0) / e.sigma0
+        x0 = sde.predict_x0(t0, y0)
         if self.eta == 0.0:
-            return e.alpha1 * x0 + e.sigma1 * eps, state
-        sigma_eta = self.eta * e.sigma1 * torch.sqrt(-torch.expm1(-2.0 * e.h))
+            return exponential_step(e, y0, x0), state
+        eps = (y0 - e.alpha0 * x0) / e.sigma0
+        sigma_eta = self.eta * ou_std(e, 1.0)
         keep = torch.sqrt((e.sigma1**2 - sigma_eta**2).clamp_min(0.0))
         return e.alpha1 * x0 + keep * eps + sigma_eta * standard_normal(noise), state

@@ -38,8 +38,10 @@ from typing import NamedTuple
 
 import torch
 
-from .base import Noise, Solver, check_real
-from .semilinear import Ends, ends, ou_noise, sde_exponential_step, taylor_terms
+from ..._checks import check_real
+from ..base import Noise, Solver
+from ..protocols import SemiLinearSDE
+from .exponential import Ends, ends, exponential_step, ou_noise, taylor_terms
 
 
 class _Last(NamedTuple):
@@ -60,15 +62,14 @@ class SASolver(Solver):
     """SA-Solver with predictor order ``predictor_order`` and corrector order
     ``corrector_order`` (1-3 each; corrector order 1 turns the corrector off), noise ``eta``
     (1: the reverse SDE) within the window ``[s_tmin, s_tmax]`` of sigma/alpha; see the module
-    docstring. One model evaluation per step; needs the SDE's ``marginal_coefficients`` and
-    ``data_prediction``."""
+    docstring. One model evaluation per step."""
 
     name = "sa_solver"
     strong_order = 0.5
     weak_order = 2.0
     noise_types = frozenset({"diagonal"})
     nfe_per_step = 1
-    requires = ("data_prediction", "marginal_coefficients")
+    requires = (SemiLinearSDE,)
     preferred_spacing = "quadratic"  # measured: benchmarks/few_step.py
 
     def __init__(
@@ -112,7 +113,7 @@ class SASolver(Solver):
 
     def step(self, sde, t0, t1, y0, noise: Noise, state: _State):
         e = ends(sde, t0, t1, y0)
-        d0 = sde.data_prediction(t0, y0)
+        d0 = sde.predict_x0(t0, y0)
         history, y = state.history, y0
         last = state.last
         if last is not None and self.corrector_order > 1:
@@ -120,13 +121,13 @@ class SASolver(Solver):
             lam_s, d_s = history[-1]
             points = [(lam_s + last.ends.h, d0), *reversed(history[:-1])]
             hd1, hd2 = taylor_terms(points[: self.corrector_order - 1], lam_s, d_s, last.ends.h)
-            y = sde_exponential_step(last.ends, last.eta, last.y0, d_s, hd1, hd2) + last.noise
+            y = exponential_step(last.ends, last.y0, d_s, hd1, hd2, eta=last.eta) + last.noise
         keep = max(self.predictor_order, self.corrector_order)
         history = (*history, (e.lam0, d0))[-keep:]
         earlier = list(reversed(history[:-1]))[: self.predictor_order - 1]
         hd1, hd2 = taylor_terms(earlier, e.lam0, d0, e.h)
         eta = self._eta_at(e)
-        y1 = sde_exponential_step(e, eta, y, d0, hd1, hd2)
+        y1 = exponential_step(e, y, d0, hd1, hd2, eta=eta)
         term = 0.0
         if eta:
             term = ou_noise(e, eta, noise)

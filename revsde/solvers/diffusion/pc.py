@@ -13,8 +13,9 @@ import math
 
 import torch
 
-from .base import Noise, Solver
-from .diffusion import ReverseDiffusion
+from ..base import Noise, Solver
+from ..protocols import DiscreteReverseSDE
+from .discrete import ReverseDiffusion
 
 
 class NullPredictor(Solver):
@@ -43,7 +44,7 @@ class LangevinCorrector:
     """
 
     name = "langevin"
-    requires = ("score", "transition")
+    requires = (DiscreteReverseSDE,)
 
     def __init__(self, snr: float = 0.16, norms: str = "batch") -> None:
         if not (isinstance(snr, (int, float)) and math.isfinite(snr) and snr > 0):
@@ -58,7 +59,7 @@ class LangevinCorrector:
         batch = y.shape[0]
         view = (batch,) + (1,) * (y.dim() - 1)
         for zk in z:
-            score = sde.score(t1, y)
+            score = sde.predict_score(t1, y)
             score_norm = score.reshape(batch, -1).norm(dim=1)
             noise_norm = zk.reshape(batch, -1).norm(dim=1)
             if self.norms == "batch":

@@ -7,14 +7,15 @@ a = alpha(t_hi)/alpha(t_lo) and b^2 = sigma(t_hi)^2 - a^2 sigma(t_lo)^2: the dis
 step of the mathematics page (VE: a = 1, b^2 = sigma_i^2 - sigma_{i-1}^2; VP: a = sqrt(1 - beta_i),
 b^2 = beta_i). The SDE object provides it as ``sde.transition(s0, s1, like)``, returning
 ``(a, b2, var_hi, var_lo, lam)`` (0-d tensors and the float lam), and the score as
-``sde.score(s, y)``; revsde's ReverseSDE does.
+``sde.predict_score(s, y)``; revsde's ReverseSDE does.
 """
 
 from __future__ import annotations
 
 import math
 
-from .base import Noise, Solver
+from ..base import Noise, Solver
+from ..protocols import DiscreteReverseSDE
 
 
 class ReverseDiffusion(Solver):
@@ -32,11 +33,11 @@ class ReverseDiffusion(Solver):
     weak_order = 1.0
     noise_types = frozenset({"diagonal"})
     nfe_per_step = 1
-    requires = ("score", "transition")
+    requires = (DiscreteReverseSDE,)
 
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         a, b2, _, _, lam = sde.transition(t0, t1, y0)
-        score = sde.score(t0, y0)
+        score = sde.predict_score(t0, y0)
         y1 = (2.0 - a) * y0 + (0.5 * (1.0 + lam**2) * b2) * score
         if lam:
             y1 = y1.addcmul_(noise.dW, lam * b2.sqrt() / math.sqrt(noise.h))
@@ -65,7 +66,7 @@ class Ancestral(Solver):
     weak_order = 1.0
     noise_types = frozenset({"diagonal"})
     nfe_per_step = 1
-    requires = ("score", "transition")
+    requires = (DiscreteReverseSDE,)
 
     def __init__(self, variance: str = "beta") -> None:
         if variance not in VARIANCES:
@@ -82,7 +83,7 @@ class Ancestral(Solver):
                 f"ancestral samples the reverse SDE (lam = 1), got lam = {lam}; for the "
                 "probability-flow ODE use reverse_diffusion, heun or rk4"
             )
-        score = sde.score(t0, y0)
+        score = sde.predict_score(t0, y0)
         y1 = (y0 + b2 * score) / a
         std = b2.sqrt() if self.variance == "beta" else (b2 * var_lo / var_hi).sqrt()
         return y1.addcmul_(noise.dW, std / math.sqrt(noise.h)), state
