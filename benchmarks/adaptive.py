@@ -58,13 +58,12 @@ def solve(rsde, x_T, method, seed, ts=None, **options):
     generator = torch.Generator(x_T.device).manual_seed(seed)
     ts = [0.0, rsde.s_max] if ts is None else ts
     with torch.no_grad():
-        y, stats = solvers.sdeint(
+        y, stats = solvers.solve(
             rsde,
             x_T,
             ts,
             method=method,
             final_only=True,
-            return_stats=True,
             generator=generator,
             **options,
         )
@@ -175,8 +174,8 @@ def coupled_rows(samples, add, device):
         )
         ts = [0.0, rsde.s_max] if ts is None else ts
         with torch.no_grad():
-            y, stats = solvers.sdeint(
-                rsde, x_T, ts, bm=bm, method=method, final_only=True, return_stats=True, **options
+            y, stats = solvers.solve(
+                rsde, x_T, ts, bm=bm, method=method, final_only=True, **options
             )
             x0 = rsde.predict_x0(rsde.s_max, y)
         return x0, stats.nfe + 1, stats.rejected_steps

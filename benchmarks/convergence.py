@@ -48,9 +48,9 @@ def strong(sde, method, ns, paths, seed=0):
     exact = sde.exact(y0, 1.0, bm(0.0, 1.0))
     errs = []
     for n in ns:
-        y = solvers.sdeint(
+        y = solvers.solve(
             sde, y0, torch.linspace(0, 1, n + 1, dtype=D64), method=method, bm=bm, final_only=True
-        )
+        ).ys
         errs.append(float((y - exact).abs().mean()))
     return slope(ns, errs), errs
 
@@ -65,14 +65,14 @@ def weak(method, ns, paths, seed=0):
     )
     errs = []
     for n in ns:
-        y = solvers.sdeint(
+        y = solvers.solve(
             rsde,
             x_T,
             rsde.times(n, dtype=D64),
             method=method,
             final_only=True,
             generator=torch.Generator().manual_seed(seed + n),
-        )
+        ).ys
         err = (y.mean(0) - law.mean).abs().max() + (torch.cov(y.T) - law.covariance).abs().max()
         errs.append(float(err))
     return slope(ns, errs), errs

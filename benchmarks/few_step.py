@@ -73,13 +73,12 @@ def ours(sde, score, x_T, method, options, grid, nfe, seed):
         return None
     rsde = sde.reverse(score, probability_flow=solver.ode_only)
     ts = rsde.times(steps, spacing=grid, dtype=D64)
-    y, stats = solvers.sdeint(
+    y, stats = solvers.solve(
         rsde,
         x_T,
         ts,
         method=solver,
         final_only=True,
-        return_stats=True,
         generator=torch.Generator().manual_seed(seed),
     )
     return rsde.predict_x0(rsde.s_max, y), stats.nfe + 1

@@ -103,7 +103,7 @@ def hand_reverse_loop(rsde, score, y0, n_steps):
 
 def ours_reverse(rsde, y0, n_steps):
     ts = rsde.times(n_steps, dtype=y0.dtype, device=y0.device)
-    return solvers.sdeint(rsde, y0, ts, method="euler", final_only=True)
+    return solvers.sdeint(rsde, y0, ts, method="euler", dt=None, final_only=True)
 
 
 def bench_reverse(shape, args, device, dtype):

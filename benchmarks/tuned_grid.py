@@ -52,7 +52,7 @@ def tuned_run(sde, score, x_T, method, nfe, samples, max_evals):
     problem = sde.reverse(score, probability_flow=not stochastic, t_min=tuned.t_min)
     ts = problem.times(steps, spacing=tuned.times, dtype=D64)
     gen = torch.Generator().manual_seed(1)
-    y = revsde.sdeint(problem, x_T, ts, method=method, final_only=True, generator=gen)
+    y = revsde.solvers.solve(problem, x_T, ts, method, final_only=True, generator=gen).ys
     objective = (
         f"MMD {tuned.initial_loss:.2g} -> {tuned.loss:.2g} (noise {tuned.noise:.1g})"
         if stochastic

@@ -68,7 +68,7 @@ def probability_flow_order(sde, method, ns, **options):
     errs = []
     for n in ns:
         ts = rode.times(n, dtype=torch.float64)
-        y = solvers.sdeint(rode, x_T, ts, method=method, final_only=True, **options)
+        y = solvers.solve(rode, x_T, ts, method=method, final_only=True, **options).ys
         errs.append(float((y - exact).abs().max()))
     slope = float(np.polyfit(np.log([1 / n for n in ns]), np.log(errs), 1)[0])
     return slope, errs

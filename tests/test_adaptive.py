@@ -35,7 +35,7 @@ def test_ode_error_falls_in_proportion_to_the_tolerance(method, kind):
     tols = [1e-2, 1e-3, 1e-4, 1e-5] if method == "dpmpp_2s" else [1e-3, 1e-4, 1e-5, 1e-6, 1e-7]
     errs, nfes = [], []
     for tol in tols:
-        y, stats = solvers.sdeint(
+        y, stats = solvers.solve(
             rode,
             x_T,
             [0.0, rode.s_max],
@@ -44,7 +44,6 @@ def test_ode_error_falls_in_proportion_to_the_tolerance(method, kind):
             rtol=tol,
             atol=tol,
             final_only=True,
-            return_stats=True,
         )
         errs.append(float((y - exact).abs().max()))
         nfes.append(stats.nfe)
@@ -73,7 +72,7 @@ def test_ggf_weak_error_falls_with_the_tolerance():
     tols, errs, nfes = [0.4, 0.2, 0.1], [], []
     for tol in tols:
         with torch.no_grad():
-            y, stats = solvers.sdeint(
+            y, stats = solvers.solve(
                 rsde,
                 x_T,
                 [0.0, rsde.s_max],
@@ -82,7 +81,6 @@ def test_ggf_weak_error_falls_with_the_tolerance():
                 rtol=tol,
                 atol=tol,
                 final_only=True,
-                return_stats=True,
                 generator=torch.Generator().manual_seed(3),
             )
         errs.append(moment_error(y, law)[0])
@@ -101,7 +99,7 @@ def test_a_run_with_rejections_equals_a_fixed_step_run_on_its_grid():
     bm = torchsde.BrownianInterval(
         t0=0.0, t1=rsde.s_max, size=(32, 2), dtype=D64, entropy=11, tol=1e-12
     )
-    adaptive, stats = solvers.sdeint(
+    adaptive, stats = solvers.solve(
         rsde,
         y0,
         [0.0, rsde.s_max],
@@ -112,12 +110,11 @@ def test_a_run_with_rejections_equals_a_fixed_step_run_on_its_grid():
         rtol=0.02,
         atol=0.02,
         final_only=True,
-        return_stats=True,
     )
     assert stats.rejected_steps > 0 and stats.steps == len(stats.accepted_times) - 1
-    fixed = solvers.sdeint(
+    fixed = solvers.solve(
         rsde, y0, torch.tensor(stats.accepted_times, dtype=D64), bm=bm, method="ggf"
-    )[-1]
+    ).ys[-1]
     torch.testing.assert_close(adaptive, fixed, rtol=1e-10, atol=1e-10)
 
 
@@ -138,7 +135,7 @@ def test_the_default_brownian_path_is_seeded_from_a_generator_on_any_device(devi
 
     def run(seed):
         gen = torch.Generator(device).manual_seed(seed)
-        return solvers.sdeint(
+        return solvers.solve(
             rsde,
             y0,
             [0.0, rsde.s_max],
@@ -148,7 +145,7 @@ def test_the_default_brownian_path_is_seeded_from_a_generator_on_any_device(devi
             atol=0.1,
             generator=gen,
             final_only=True,
-        )
+        ).ys
 
     torch.testing.assert_close(run(3), run(3))
     assert not torch.allclose(run(3), run(4))
@@ -171,7 +168,7 @@ def test_the_default_brownian_path_keeps_the_levy_area_a_method_reads():
     (it was created without, and such a method failed with "needs space-time Lévy area")."""
     rsde, _, _ = gaussian_reverse_sde(1)
     y0 = torch.randn(8, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
-    y, stats = solvers.sdeint(
+    y, stats = solvers.solve(
         rsde,
         y0,
         [0.0, rsde.s_max],
@@ -180,7 +177,6 @@ def test_the_default_brownian_path_keeps_the_levy_area_a_method_reads():
         atol=0.05,
         generator=torch.Generator().manual_seed(1),
         final_only=True,
-        return_stats=True,
     )
     assert bool(torch.isfinite(y).all()) and stats.steps > 1
 
@@ -188,14 +184,12 @@ def test_the_default_brownian_path_keeps_the_levy_area_a_method_reads():
 def test_outputs_land_on_every_requested_time():
     rode, x_T, exact = gaussian_probability_flow(revsde.VPSDE())
     ts = torch.tensor([0.0, 0.3, 0.6, rode.s_max], dtype=D64)
-    ys, stats = solvers.sdeint(
-        rode, x_T, ts, method="dopri5", adaptive=True, rtol=1e-8, atol=1e-8, return_stats=True
-    )
+    ys, stats = solvers.solve(rode, x_T, ts, method="dopri5", adaptive=True, rtol=1e-8, atol=1e-8)
     assert ys.shape == (4, *x_T.shape) and torch.equal(ys[0], x_T)
     assert set(ts.tolist()) <= set(stats.accepted_times)
     torch.testing.assert_close(ys[-1], exact, rtol=1e-6, atol=1e-6)
     # the state at 0.3 equals a solve that stops there
-    part = solvers.sdeint(rode, x_T, ts[:2], method="dopri5", adaptive=True, rtol=1e-8, atol=1e-8)
+    part = solvers.solve(rode, x_T, ts[:2], method="dopri5", adaptive=True, rtol=1e-8, atol=1e-8).ys
     torch.testing.assert_close(ys[1], part[-1], rtol=1e-6, atol=1e-6)
 
 
@@ -219,8 +213,12 @@ def test_adaptive_errors_name_the_problem(kwargs, error, match):
     rode, _, _ = gaussian_probability_flow(revsde.VPSDE())
     options = {"method": "dopri5", "rtol": 1e-6, "atol": 1e-6, **kwargs}
     with pytest.raises(error, match=match):
-        solvers.sdeint(
-            rode, torch.zeros(8, 2, dtype=D64), [0.0, rode.s_max], adaptive=True, **options
+        solvers.solve(
+            rode,
+            torch.zeros(8, 2, dtype=D64),
+            [0.0, rode.s_max],
+            adaptive=True,
+            **options,
         )
 
 
@@ -230,7 +228,7 @@ def test_a_non_finite_error_estimate_names_the_step():
 
     rode = revsde.VPSDE().reverse(score, probability_flow=True)
     with pytest.raises(solvers.NonFiniteError, match="error estimate is nan"):
-        solvers.sdeint(rode, torch.zeros(4, 2), [0.0, rode.s_max], method="bosh3", adaptive=True)
+        solvers.solve(rode, torch.zeros(4, 2), [0.0, rode.s_max], method="bosh3", adaptive=True)
 
 
 def test_controller_rules():
@@ -314,7 +312,7 @@ def test_ggf_data_scale_measures_the_error_by_its_effect_on_the_denoised_sample(
     with pytest.raises(
         ValueError, match=r"MarginalCoefficients .*lacks \['marginal_coefficients'\]"
     ):
-        solvers.sdeint(_Diagonal(g), y0, [0.0, 1.0], method=data, adaptive=True, atol=0.1)
+        solvers.solve(_Diagonal(g), y0, [0.0, 1.0], method=data, adaptive=True, atol=0.1)
 
 
 @pytest.mark.parametrize("scale", ["noise", "data"])
@@ -335,7 +333,7 @@ def test_ggf_scaled_tolerance_weak_error_falls_with_atol(kind, scale):
     tols, errs, nfes = [0.1, 0.05, 0.025], [], []
     for tol in tols:
         with torch.no_grad():
-            _, stats = solvers.sdeint(
+            _, stats = solvers.solve(
                 rsde,
                 x_T,
                 [0.0, rsde.s_max],
@@ -344,7 +342,6 @@ def test_ggf_scaled_tolerance_weak_error_falls_with_atol(kind, scale):
                 atol=tol,
                 error_scale=scale,
                 final_only=True,
-                return_stats=True,
                 generator=torch.Generator().manual_seed(1),
             )
         grid = rsde.t_max - torch.tensor(stats.accepted_times, dtype=D64)
@@ -379,7 +376,7 @@ def test_a_brownian_object_on_an_unindexed_cuda_device_is_accepted():
     bm = torchsde.BrownianInterval(
         t0=0.0, t1=rsde.s_max, size=y0.shape, dtype=D64, device="cuda", entropy=1
     )
-    y = solvers.sdeint(rsde, y0, rsde.times(10, dtype=D64, device="cuda"), bm=bm, method="euler")
+    y = solvers.solve(rsde, y0, rsde.times(10, dtype=D64, device="cuda"), bm=bm, method="euler").ys
     assert bool(torch.isfinite(y).all())
 
 
@@ -393,7 +390,7 @@ def test_a_float32_adaptive_sde_solve_queries_its_brownian_path_inside_its_ends(
     y0 = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        y = solvers.sdeint(
+        y = solvers.solve(
             rsde,
             y0,
             [0.0, rsde.s_max],
@@ -403,5 +400,5 @@ def test_a_float32_adaptive_sde_solve_queries_its_brownian_path_inside_its_ends(
             error_scale="noise",
             generator=torch.Generator().manual_seed(1),
             final_only=True,
-        )
+        ).ys
     assert y.dtype == torch.float32 and bool(torch.isfinite(y).all())

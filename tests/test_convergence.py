@@ -42,9 +42,9 @@ def strong_errors(sde, method, ns, y0, reference, levy, noise_shape=None):
     ref = reference(bm)
     errs = []
     for n in ns:
-        y = solvers.sdeint(
+        y = solvers.solve(
             sde, y0, torch.linspace(0, 1, n + 1, dtype=D64), method=method, bm=bm, final_only=True
-        )
+        ).ys
         errs.append(float((y - ref).abs().mean()))
     return log_log_slope([1 / n for n in ns], errs), errs
 
@@ -112,7 +112,7 @@ def test_strong_order_of_euler_on_the_reverse_vp_sde():
 
     def reference(bm):
         ts = torch.linspace(0, 1, 1025, dtype=D64)
-        return solvers.sdeint(prob, x_T, ts, method="sra1", bm=bm, final_only=True)
+        return solvers.solve(prob, x_T, ts, method="sra1", bm=bm, final_only=True).ys
 
     slope, errs = strong_errors(prob, "euler", [8, 16, 32, 64, 128], x_T, reference, levy=True)
     assert abs(slope - 1.0) < BAND, (slope, errs)
@@ -124,14 +124,14 @@ def test_weak_order_of_euler_on_the_reverse_vp_sde():
     rsde, x_T, law = gaussian_reverse_sde(400_000)
     ns, errs, ses = [8, 16, 32, 64], [], []
     for n in ns:
-        y = solvers.sdeint(
+        y = solvers.solve(
             rsde,
             x_T,
             rsde.times(n, dtype=D64),
             method="euler",
             final_only=True,
             generator=torch.Generator().manual_seed(n),
-        )
+        ).ys
         err, se = moment_error(y, law)
         errs.append(err)
         ses.append(se)
@@ -164,7 +164,7 @@ def test_pc_samples_a_gaussian_mixture(n_corrector_steps):
     sde, target = revsde.VPSDE(), mixture_2d()
     rsde = sde.reverse(target.score(sde))
     x_T = sde.prior_sample((4000, 2), generator=torch.Generator().manual_seed(5), dtype=D64)
-    y = solvers.sdeint(
+    y = solvers.solve(
         rsde,
         x_T,
         rsde.times(500, dtype=D64),
@@ -172,7 +172,7 @@ def test_pc_samples_a_gaussian_mixture(n_corrector_steps):
         n_corrector_steps=n_corrector_steps,
         final_only=True,
         generator=torch.Generator().manual_seed(6),
-    )
+    ).ys
     law = target.marginal(sde, rsde.t_min)
     assert_mean(y, law.mean)
     assert_cov(y, law.covariance)
@@ -189,14 +189,14 @@ def test_every_method_samples_the_data_law(method):
     solver = solvers.resolve(method)
     rsde = sde.reverse(target.score(sde), probability_flow=solver.ode_only, t_min=0.01)
     x_T = target.marginal(sde, rsde.t_max).sample(4000, generator=torch.Generator().manual_seed(7))
-    y = solvers.sdeint(
+    y = solvers.solve(
         rsde,
         x_T,
         rsde.times(400, dtype=D64),
         method=method,
         final_only=True,
         generator=torch.Generator().manual_seed(8),
-    )
+    ).ys
     law = target.marginal(sde, rsde.t_min)
     assert_mean(y, law.mean)
     assert_cov(y, law.covariance)

@@ -122,15 +122,14 @@ def test_sdeint_reads_its_increments_off_the_path():
     y0 = torch.randn(64, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
     ts = rsde.times(20, dtype=D64)
     path = GridBrownianPath.sample(ts, y0.shape, dtype=D64, seed=1)
-    y = solvers.sdeint(rsde, y0, ts, method="euler", bm=path.fork(), final_only=True)
+    y = solvers.solve(rsde, y0, ts, method="euler", bm=path.fork(), final_only=True).ys
     by_hand = y0
     for a, b in itertools.pairwise(ts):
         by_hand = by_hand + rsde.f(a, by_hand) * (b - a) + rsde.g(a, by_hand) * path(a, b)
     assert torch.allclose(y, by_hand, rtol=1e-12, atol=1e-12)
-    _, stats = solvers.sdeint(
+    _, stats = solvers.solve(
         rsde, y0, [0.0, rsde.s_max], method="ggf", bm=path.fork(), adaptive=True,
-        rtol=0.05, atol=0.05, final_only=True, return_stats=True,
-    )  # fmt: skip
+        rtol=0.05, atol=0.05, final_only=True, )  # fmt: skip
     assert stats.rejected_steps >= 0 and stats.nfe > 0
 
 
@@ -237,10 +236,10 @@ def test_the_coupled_error_is_the_weak_error_against_the_exact_law(study, method
     x_T = law0.marginal(sde, problem.t_max).sample(n, generator=torch.Generator().manual_seed(9))
     ts = problem.times(steps, spacing=default_spacing(solvers.resolve(method), sde), dtype=D64)
     with torch.no_grad():
-        y = solvers.sdeint(
+        y = solvers.solve(
             problem, x_T, ts, method=method, final_only=True,
             generator=torch.Generator().manual_seed(10),
-        )  # fmt: skip
+        ).ys  # fmt: skip
     law = law0.marginal(sde, problem.t_min)
     uncoupled = mixture_moment_error(y, law)
     # the uncoupled estimate's own noise: that of an exact sample of this size

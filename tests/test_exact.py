@@ -38,7 +38,7 @@ def monte_carlo(sde, method, steps, n, options):
     gen = torch.Generator().manual_seed(1)
     x_T = sde.prior_std * torch.randn(n, 2, dtype=D64, generator=gen)
     with torch.no_grad():
-        y = solvers.sdeint(rsde, x_T, ts, method=solver, final_only=True, generator=gen)
+        y = solvers.solve(rsde, x_T, ts, method=solver, final_only=True, generator=gen).ys
     return y @ u  # eigen coordinates
 
 
@@ -75,7 +75,7 @@ def test_probability_flow_euler_exact_w2_is_the_pathwise_error():
     gen = torch.Generator().manual_seed(0)
     x_T = TARGET.marginal(sde, rode.t_max).sample(100_000, generator=gen)
     with torch.no_grad():
-        y = solvers.sdeint(rode, x_T, rode.times(20, dtype=D64), method="euler", final_only=True)
+        y = solvers.solve(rode, x_T, rode.times(20, dtype=D64), method="euler", final_only=True).ys
     t = torch.tensor([rode.t_max, rode.t_min], dtype=D64)
     a, s = sde.alpha(t), sde.sigma(t)
     v = a[:, None] ** 2 * c + s[:, None] ** 2

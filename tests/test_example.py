@@ -114,7 +114,7 @@ def test_the_checkpoint_study_couples_sde_runs_to_their_reference(tmp_path):
             levy_area_approximation="space-time",
         )
         with torch.no_grad():
-            return solvers.sdeint(rsde, x_T, ts, bm=bm, method="euler", final_only=True)
+            return solvers.solve(rsde, x_T, ts, bm=bm, method="euler", final_only=True).ys
 
     reference = solve(1, rsde.times(2000))
     phi = fourier_features(reference)

@@ -134,9 +134,9 @@ def test_exact_for_point_mass_data_at_any_step_count(method, options):
     a_0, s_0 = sde.alpha(t_min), sde.sigma(t_min)
     exact = a_0 * mu + s_0 * (x_T - a_T * mu) / s_T
     for n in (2, 3, 10):
-        y = solvers.sdeint(
+        y = solvers.solve(
             rode, x_T, rode.times(n, dtype=D64), method=method, final_only=True, **options
-        )
+        ).ys
         torch.testing.assert_close(y, exact, rtol=1e-10, atol=1e-12)
 
 
@@ -149,7 +149,7 @@ def test_the_sde_variants_reduce_to_their_deterministic_and_ancestral_counterpar
 
     def run(method, **kw):
         gen = torch.Generator().manual_seed(3)
-        return solvers.sdeint(rode, x_T, ts, method=method, generator=gen, final_only=True, **kw)
+        return solvers.solve(rode, x_T, ts, method=method, generator=gen, final_only=True, **kw).ys
 
     # eta = 0: SDE-DPM-Solver++(2M) is DPM-Solver++(2M)
     torch.testing.assert_close(
@@ -198,7 +198,7 @@ def test_weak_order_of_the_stochastic_variants(method, options, order, ns):
     errs, ses = [], []
     for n in ns:
         with torch.no_grad():
-            y = solvers.sdeint(
+            y = solvers.solve(
                 rsde,
                 x_T,
                 rsde.times(n, dtype=D64),
@@ -206,7 +206,7 @@ def test_weak_order_of_the_stochastic_variants(method, options, order, ns):
                 final_only=True,
                 generator=torch.Generator().manual_seed(n),
                 **options,
-            )
+            ).ys
         err, se = moment_error(y, law)
         errs.append(err)
         ses.append(se)
@@ -226,14 +226,14 @@ def test_3m_sde_converges_weakly_to_the_exact_law():
     errs = []
     for n in (32, 256):
         with torch.no_grad():
-            y = solvers.sdeint(
+            y = solvers.solve(
                 rsde,
                 x_T,
                 rsde.times(n, dtype=D64),
                 method="dpmpp_3m_sde",
                 final_only=True,
                 generator=torch.Generator().manual_seed(n),
-            )
+            ).ys
         errs.append(moment_error(y, law)[0])
     se = 1.0 / n_samples**0.5  # the order of the Monte Carlo error of these moments
     assert errs[1] < 4 * se < errs[0] / 10, errs
@@ -278,18 +278,18 @@ def test_lower_order_final_on_few_steps_as_diffusers_does():
     rode = sde.reverse(target.score(sde), probability_flow=True)
     x_T = torch.randn(8, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
     ts = rode.times(6, spacing="quadratic", dtype=D64)
-    default = solvers.sdeint(rode, x_T, ts, method="dpmpp_2m")
-    full = solvers.sdeint(rode, x_T, ts, method="dpmpp_2m", lower_order_final=False)
+    default = solvers.solve(rode, x_T, ts, method="dpmpp_2m").ys
+    full = solvers.solve(rode, x_T, ts, method="dpmpp_2m", lower_order_final=False).ys
     torch.testing.assert_close(default[:-1], full[:-1])
     assert not torch.allclose(default[-1], full[-1])
-    forced = solvers.sdeint(rode, x_T, ts, method="dpmpp_2m", lower_order_final=True)
+    forced = solvers.solve(rode, x_T, ts, method="dpmpp_2m", lower_order_final=True).ys
     torch.testing.assert_close(forced, default)
     long = rode.times(20, dtype=D64)  # 20 steps: off by default
     torch.testing.assert_close(
-        solvers.sdeint(rode, x_T, long, method="dpmpp_2m", final_only=True),
-        solvers.sdeint(
+        solvers.solve(rode, x_T, long, method="dpmpp_2m", final_only=True).ys,
+        solvers.solve(
             rode, x_T, long, method="dpmpp_2m", lower_order_final=False, final_only=True
-        ),
+        ).ys,
     )
 
 

@@ -76,7 +76,9 @@ def test_unknown_keywords_point_at_model_kwargs():
         sde.reverse(lambda x, t: -x, class_labels=torch.zeros(2))
     rsde = sde.reverse(lambda x, t: -x)
     with pytest.raises(TypeError, match=r"class_labels.*belong to the SDE object"):
-        revsde.sdeint(rsde, torch.zeros(2, 2), rsde.times(3), class_labels=torch.zeros(2))
+        revsde.solvers.solve(
+            rsde, torch.zeros(2, 2), rsde.times(3), class_labels=torch.zeros(2), method="euler"
+        )
 
 
 def test_max_batch_size_slices_per_sample_inputs_with_the_state():
@@ -145,8 +147,8 @@ def test_classifier_free_guidance_is_one_batched_call_in_prediction_space():
     # a guided sampler counts one evaluation per guided call
     rsde = sde.reverse(revsde.ScoreAdapter(cfg(net, 3.0, cond, uncond), sde, prediction="eps"))
     net.calls = 0
-    _, stats = revsde.sdeint(
-        rsde, x, rsde.times(6, dtype=D64), method="euler", final_only=True, return_stats=True
+    _, stats = revsde.solvers.solve(
+        rsde, x, rsde.times(6, dtype=D64), method="euler", final_only=True
     )
     assert stats.nfe == net.calls == 6
     with pytest.raises(ValueError, match="same model inputs"):

@@ -57,9 +57,9 @@ def problem(kind):
 @pytest.mark.parametrize("kind", ["vp", "ve"])
 def test_dpmpp_2m_equals_k_diffusions(k_sampling, kind):
     rode, ts, x_T, alpha, k_sigmas = problem(kind)
-    ours = solvers.sdeint(
+    ours = solvers.solve(
         rode, x_T, ts, method="dpmpp_2m", lower_order_final=False, final_only=True
-    )
+    ).ys
     theirs = k_sampling.sample_dpmpp_2m(ve_denoiser, x_T / alpha[0], k_sigmas, disable=True)
     torch.testing.assert_close(ours, alpha[-1] * theirs, rtol=1e-10, atol=1e-10)
 
@@ -68,7 +68,7 @@ def test_dpmpp_2m_equals_k_diffusions(k_sampling, kind):
 @pytest.mark.parametrize("eta", [1.0, 0.5])
 def test_dpmpp_2m_sde_equals_k_diffusions_with_the_same_noise(k_sampling, kind, eta):
     rode, ts, x_T, alpha, k_sigmas = problem(kind)
-    ours = solvers.sdeint(
+    ours = solvers.solve(
         rode,
         x_T,
         ts,
@@ -76,7 +76,7 @@ def test_dpmpp_2m_sde_equals_k_diffusions_with_the_same_noise(k_sampling, kind, 
         eta=eta,
         final_only=True,
         generator=torch.Generator().manual_seed(1),
-    )
+    ).ys
     # the same standard normals as revsde's loop: dW ~ N(0, h) per step, z = dW / sqrt(h)
     gen, steps = torch.Generator().manual_seed(1), iter(ts.diff().tolist())
 
@@ -102,7 +102,7 @@ def test_edm_equals_k_diffusions_heun_sampler(k_sampling, kind, s_churn):
     rode, ts, x_T, alpha, k_sigmas = problem(kind)
     churn = {"s_churn": s_churn, "s_tmax": float(k_sigmas[1]) * 1.0001}
     torch.manual_seed(5)
-    ours = solvers.sdeint(rode, x_T, ts, method="edm", final_only=True, **churn)
+    ours = solvers.solve(rode, x_T, ts, method="edm", final_only=True, **churn).ys
     torch.manual_seed(5)
     theirs = k_sampling.sample_heun(ve_denoiser, x_T / alpha[0], k_sigmas, disable=True, **churn)
     torch.testing.assert_close(ours, alpha[-1] * theirs, rtol=1e-9, atol=1e-9)
@@ -145,7 +145,7 @@ class SchedulerGrid(torch.nn.Module):
 
 def run_ours(grid, x_T, method, **options):
     ts = torch.arange(len(grid.alphas), dtype=D64)
-    return solvers.sdeint(grid, x_T, ts, method=method, final_only=True, **options)
+    return solvers.solve(grid, x_T, ts, method=method, final_only=True, **options).ys
 
 
 def test_dpmpp_2m_equals_diffusers_multistep_scheduler(diffusers):

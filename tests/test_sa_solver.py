@@ -111,14 +111,14 @@ def test_first_order_is_ddim_and_the_window_switches_the_noise():
 
     def run(method, **kw):
         gen = torch.Generator().manual_seed(3)
-        return solvers.sdeint(rsde, x_T, ts, method=method, generator=gen, final_only=True, **kw)
+        return solvers.solve(rsde, x_T, ts, method=method, generator=gen, final_only=True, **kw).ys
 
     first = {"predictor_order": 1, "corrector_order": 1}
     # DDIM's eta and the family's agree at 0 and 1 (ddim.py)
     torch.testing.assert_close(run("sa_solver", eta=1.0, **first), run("ddim", eta=1.0))
     rode = sde.reverse(target.score(sde), probability_flow=True)
     gen = torch.Generator().manual_seed(3)
-    ddim = solvers.sdeint(rode, x_T, ts, method="ddim", final_only=True, generator=gen)
+    ddim = solvers.solve(rode, x_T, ts, method="ddim", final_only=True, generator=gen).ys
     torch.testing.assert_close(run("sa_solver", eta=0.0, **first), ddim)
     # a window that holds no step's noise level is the deterministic solver; one that holds
     # them all is the stochastic one
@@ -138,10 +138,10 @@ def test_weak_order_on_the_reverse_sde_of_a_gaussian(orders):
     ns, errs, ses = [24, 32, 48], [], []
     for n in ns:
         with torch.no_grad():
-            y = solvers.sdeint(
+            y = solvers.solve(
                 rsde, x_T, rsde.times(n, dtype=D64), method="sa_solver", final_only=True,
                 generator=torch.Generator().manual_seed(n), predictor_order=p, corrector_order=c,
-            )  # fmt: skip
+            ).ys  # fmt: skip
         err, se = moment_error(y, law)
         errs.append(err)
         ses.append(se)

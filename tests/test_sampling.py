@@ -68,7 +68,10 @@ def test_sample_builds_no_graph_and_its_memory_does_not_grow_with_steps():
     # the measure can fail: sdeint with grad on keeps a graph that grows with the steps
     x_T = torch.randn(16, 2)
     rsde = sde.reverse(score)
-    grown = [saved_bytes(lambda n=n: solvers.sdeint(rsde, x_T, rsde.times(n)))[0] for n in (5, 40)]
+    grown = [
+        saved_bytes(lambda n=n: solvers.solve(rsde, x_T, rsde.times(n), method="euler").ys)[0]
+        for n in (5, 40)
+    ]
     assert 0 < grown[0] < grown[1]
     # and sample(grad=True) builds one on purpose
     x = revsde.sample(sde, score, (4, 2), method="euler", steps=3, grad=True)
@@ -136,8 +139,8 @@ def test_callback_sees_every_step_with_the_data_prediction_and_can_stop():
         steps.append(info.step)
         return info.step == 2
 
-    _, stats = solvers.sdeint(
-        rsde, x_T, rsde.times(10), callback=stop, final_only=True, return_stats=True
+    _, stats = solvers.solve(
+        rsde, x_T, rsde.times(10), callback=stop, final_only=True, method="euler"
     )
     assert steps == [0, 1, 2] and stats.steps == 3 and stats.nfe == 3
 
@@ -182,14 +185,14 @@ def test_every_method_runs_in_half_precision(method, dtype):
     x_T = target.marginal(sde, rsde.t_max).sample(n, generator=torch.Generator().manual_seed(3))
     ts = rsde.times(100)
     with torch.no_grad():
-        y = solvers.sdeint(
+        y = solvers.solve(
             rsde,
             x_T.to(dtype),
             ts,
             method=method,
             final_only=True,
             generator=torch.Generator().manual_seed(4),
-        )
+        ).ys
     assert y.dtype == dtype and bool(torch.isfinite(y).all())
     law = target.marginal(sde, rsde.t_min)
     # precision-appropriate: Monte Carlo error (~0.016 for the mean at n = 4000) plus the
@@ -255,18 +258,50 @@ def test_the_positional_order_is_torchsdes():
     assert a.shape == (9, 4, 2)
 
 
-def test_a_single_step_call_warns_that_it_is_not_torchsdes_default():
+def test_a_call_shaped_as_torchsdes_gives_its_discretisation_or_is_refused():
+    """Called as torchsde is called, sdeint either takes torchsde's steps or refuses: no
+    method (torchsde's default srk is not revsde's), a name both libraries take without dt
+    (torchsde would step at 1e-3), a torchsde method revsde lacks. With dt=None the grid is
+    the steps; a two-point grid without dt warns that it is a single step."""
     sde, y0 = OU(), torch.zeros(2, 2)
+    ts3 = [0.0, 0.5, 1.0]
+    with pytest.raises(ValueError, match="needs a method"):
+        solvers.sdeint(sde, y0, ts3, dt=0.1)
+    with pytest.raises(ValueError, match=r"without dt: torchsde would take steps .* dt=None"):
+        solvers.sdeint(sde, y0, ts3, method="euler")
+    with pytest.raises(ValueError, match="method='sra1'"):
+        solvers.sdeint(sde, y0, ts3, method="srk", dt=0.1)
+    with pytest.raises(ValueError, match="Stratonovich"):
+        solvers.sdeint(sde, y0, ts3, method="midpoint", dt=0.1)
     with pytest.warns(solvers.TorchsdeConventionWarning, match="single step"):
-        solvers.sdeint(sde, y0, [0.0, 1.0])
+        solvers.sdeint(sde, y0, [0.0, 1.0], method="sra1")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        solvers.sdeint(sde, y0, [0.0, 1.0], dt=0.01)
-        solvers.sdeint(sde, y0, torch.linspace(0, 1, 11))
-    with pytest.raises(ValueError, match="embedded error estimate"):
-        solvers.sdeint(sde, y0, [0.0, 1.0], dt=0.1, adaptive=True)
+        solvers.sdeint(sde, y0, [0.0, 1.0], method="euler", dt=0.01)
+        solvers.sdeint(sde, y0, [0.0, 1.0], method="euler", dt=None)
+        solvers.sdeint(sde, y0, [0.0, 1.0], method="euler", dt=0.1, adaptive=False)
     with pytest.raises(NotImplementedError, match="logqp"):
-        solvers.sdeint(sde, y0, [0.0, 1.0], dt=0.1, logqp=True)
+        solvers.sdeint(sde, y0, [0.0, 1.0], method="euler", dt=0.1, logqp=True)
+
+
+@pytest.mark.parametrize("method", ["euler", "milstein"])
+def test_steps_of_dt_that_miss_the_output_times_are_interpolated_as_torchsde_does(method):
+    """ts = (0, 0.3, 0.55, 1) with dt = 0.2: torchsde steps at 0, 0.2, 0.4, ... (the last
+    cut short at 1) and interpolates the states at 0.3 and 0.55 linearly; revsde's sdeint with
+    the same Brownian path gives the same states (a planted output at the next step point
+    instead of the interpolation fails this by ~0.05)."""
+    sde = GBM()
+    y0 = torch.full((4, 2), 0.5, dtype=D64)
+    ts = torch.tensor([0.0, 0.3, 0.55, 1.0], dtype=D64)
+
+    def bm():
+        return torchsde.BrownianInterval(0.0, 1.0, size=y0.shape, dtype=D64, entropy=5)
+
+    ours = solvers.sdeint(sde, y0, ts, bm(), method, 0.2)
+    theirs = torchsde.sdeint(sde, y0, ts, bm(), method, 0.2)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    stats = solvers.solve(sde, y0, ts, method, bm=bm(), dt=0.2).stats
+    assert stats.steps == 5
 
 
 # ----- correctness slips found against the reference code -----
@@ -302,7 +337,7 @@ def test_milstein_on_a_diffusion_with_parameters_only(method):
         ys.sum().backward()
         return ys.detach(), sde.shared_param.grad.clone()
 
-    ours = run(lambda *a: solvers.sdeint(*a, method=method))
+    ours = run(lambda *a: solvers.sdeint(*a, method=method, dt=1 / 32))
     options = {"method": "derivative_free"} if method == "milstein_df" else None
     theirs = run(lambda *a: torchsde.sdeint(*a, method="milstein", dt=1 / 32, options=options))
     torch.testing.assert_close(ours[0], theirs[0], rtol=1e-10, atol=1e-10)
@@ -326,7 +361,7 @@ def test_ode_methods_refuse_an_sde_whose_noise_vanishes_only_at_the_start(method
     sde = revsde.SubVPSDE()  # g(0) = 0, g(t) > 0 after: a one-point probe would say "ODE"
     assert float(sde.diffusion_coeff(0.0)) == 0.0
     with pytest.raises(ValueError, match="is_ode = True"):
-        solvers.sdeint(sde, torch.randn(4, 2), torch.linspace(0, 1, 11), method=method)
+        solvers.solve(sde, torch.randn(4, 2), torch.linspace(0, 1, 11), method=method)
 
 
 def test_ancestral_offers_both_variances_and_beta_measures_better_on_vp():
@@ -345,7 +380,7 @@ def test_ancestral_offers_both_variances_and_beta_measures_better_on_vp():
     errs = {}
     for variance in ("beta", "posterior"):
         with torch.no_grad():
-            y = solvers.sdeint(
+            y = solvers.solve(
                 rsde,
                 x_T,
                 rsde.times(100, dtype=D64),
@@ -353,7 +388,7 @@ def test_ancestral_offers_both_variances_and_beta_measures_better_on_vp():
                 variance=variance,
                 final_only=True,
                 generator=torch.Generator().manual_seed(1),
-            )
+            ).ys
         errs[variance] = float(torch.diag(torch.cov(y.T) - law.covariance).min())
     # the covariance's standard error at n = 1e5 is about 0.005: posterior under-disperses by
     # more than 10 of them, beta's bias is within 4
@@ -408,7 +443,7 @@ def test_ode_methods_draw_no_noise_and_churn_does():
     for method, options, draws in (("unipc", {}, False), ("edm", {"s_churn": 5.0}, True)):
         gens = [torch.Generator().manual_seed(i) for i in range(4)]
         before = [g.get_state() for g in gens]
-        solvers.sdeint(rode, y0, rode.times(5), method=method, generator=gens, **options)
+        solvers.solve(rode, y0, rode.times(5), method=method, generator=gens, **options)
         changed = any(not torch.equal(b, g.get_state()) for b, g in zip(before, gens, strict=True))
         assert changed == draws, method
 
@@ -433,8 +468,8 @@ def test_a_method_that_declares_no_noise_reads_none(method):
         entropy=1,
         levy_area_approximation="space-time",
     )
-    quiet = solvers.sdeint(rsde, y0, ts, method=method, final_only=True)
-    noisy = solvers.sdeint(rsde, y0, ts, method=method, bm=bm, final_only=True)
+    quiet = solvers.solve(rsde, y0, ts, method=method, final_only=True).ys
+    noisy = solvers.solve(rsde, y0, ts, method=method, bm=bm, final_only=True).ys
     assert torch.equal(quiet, noisy)
 
 
@@ -457,7 +492,7 @@ def test_adaptive_sampling_is_the_adaptive_solve_from_the_prior():
     gen = torch.Generator().manual_seed(0)
     rsde = sde.reverse(score, event_shape=(2,))
     x_T = sde.prior_sample((64, 2), generator=gen, dtype=D64)
-    y = solvers.sdeint(
+    y = solvers.solve(
         rsde,
         x_T,
         [0.0, rsde.s_max],
@@ -466,7 +501,7 @@ def test_adaptive_sampling_is_the_adaptive_solve_from_the_prior():
         generator=gen,
         final_only=True,
         **options,
-    )
+    ).ys
     torch.testing.assert_close(x, rsde.predict_x0(rsde.s_max, y), rtol=0, atol=0)
 
 

@@ -33,7 +33,7 @@ def test_shapes_dtypes_and_nfe(method, dtype, shape):
     rsde = problem_for(method)
     y0 = torch.randn(shape, dtype=dtype)
     ts = rsde.times(8, dtype=dtype)
-    ys, stats = solvers.sdeint(rsde, y0, ts, method=method, return_stats=True)
+    ys, stats = solvers.solve(rsde, y0, ts, method=method)
     assert ys.shape == (9, *shape) and ys.dtype == dtype
     assert torch.equal(ys[0], y0)
     assert stats.steps == 8
@@ -46,7 +46,7 @@ def test_dt_substeps_land_on_every_output_time(method):
     rsde = problem_for(method)
     y0 = torch.randn(4, 2, dtype=D64)
     ts = torch.tensor([0.0, 0.1, 0.35, rsde.s_max], dtype=D64)
-    ys, stats = solvers.sdeint(rsde, y0, ts, method=method, dt=0.05, return_stats=True)
+    ys, stats = solvers.solve(rsde, y0, ts, method=method, dt=0.05)
     assert ys.shape == (4, 4, 2)
     assert stats.steps == 2 + 5 + 13  # ceil(0.1/0.05), ceil(0.25/0.05), ceil(0.649/0.05)
     final = solvers.sdeint(
@@ -70,7 +70,7 @@ def test_dt_substeps_land_on_every_output_time(method):
 def test_cuda(method):
     rsde = problem_for(method)
     y0 = torch.randn(8, 2, device="cuda")
-    ys = solvers.sdeint(rsde, y0, rsde.times(5, device="cuda"), method=method)
+    ys = solvers.solve(rsde, y0, rsde.times(5, device="cuda"), method=method).ys
     assert ys.device.type == "cuda" and bool(torch.isfinite(ys).all())
 
 
@@ -78,23 +78,21 @@ def test_pc_counts_corrector_steps():
     rsde = problem_for("pc")
     y0 = torch.randn(4, 2, dtype=D64)
     for n_corr in (0, 1, 3):
-        _, stats = solvers.sdeint(
+        _, stats = solvers.solve(
             rsde,
             y0,
             rsde.times(5, dtype=D64),
             method="pc",
             n_corrector_steps=n_corr,
-            return_stats=True,
         )
         assert stats.nfe == 5 * (1 + n_corr) and stats.model_evals == 5 * (1 + n_corr)
-    _, stats = solvers.sdeint(
+    _, stats = solvers.solve(
         rsde,
         y0,
         rsde.times(5, dtype=D64),
         method="pc",
         predictor=None,
         n_corrector_steps=2,
-        return_stats=True,
     )
     assert stats.nfe == 10
 
@@ -108,7 +106,7 @@ def test_agrees_with_torchsde_on_one_brownian_path(method):
     def bm():
         return torchsde.BrownianInterval(0.0, 1.0, size=y0.shape, dtype=D64, entropy=7)
 
-    ours = solvers.sdeint(sde, y0, ts, method=method, bm=bm())
+    ours = solvers.solve(sde, y0, ts, method=method, bm=bm()).ys
     theirs = torchsde.sdeint(sde, y0, ts, method=method, dt=1 / 64, bm=bm())
     torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
 
@@ -119,9 +117,9 @@ def test_per_sample_generators_make_samples_independent_of_the_batch():
 
     def run(n):
         gens = [torch.Generator().manual_seed(100 + i) for i in range(n)]
-        return solvers.sdeint(
+        return solvers.solve(
             rsde, y0[:n], rsde.times(10, dtype=D64), method="pc", generator=gens, norms="sample"
-        )
+        ).ys
 
     torch.testing.assert_close(run(3), run(5)[:, :3])
 
@@ -130,9 +128,13 @@ def test_generator_makes_runs_reproducible():
     rsde = problem_for("euler")
     y0 = torch.randn(5, 2, dtype=D64)
     a, b = (
-        solvers.sdeint(
-            rsde, y0, rsde.times(10, dtype=D64), generator=torch.Generator().manual_seed(3)
-        )
+        solvers.solve(
+            rsde,
+            y0,
+            rsde.times(10, dtype=D64),
+            generator=torch.Generator().manual_seed(3),
+            method="euler",
+        ).ys
         for _ in range(2)
     )
     torch.testing.assert_close(a, b)
@@ -168,7 +170,7 @@ def test_milstein_skips_its_term_for_additive_noise():
     sde, y0 = OU(), torch.zeros(8, 2, dtype=D64)
     ts = torch.linspace(0, 1, 11, dtype=D64)
     runs = [
-        solvers.sdeint(sde, y0, ts, method=m, generator=torch.Generator().manual_seed(0))
+        solvers.solve(sde, y0, ts, method=m, generator=torch.Generator().manual_seed(0)).ys
         for m in ("euler", "milstein", "milstein_df")
     ]
     torch.testing.assert_close(runs[0], runs[1])
@@ -210,10 +212,10 @@ def test_method_that_does_not_fit_the_sde():
     strat = OU()
     strat.sde_type = "stratonovich"
     with pytest.raises(ValueError, match="sde_type"):
-        solvers.sdeint(strat, torch.zeros(2, 2), [0.0, 1.0], dt=1.0)
+        solvers.sdeint(strat, torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="euler")
     rode = problem_for("euler", probability_flow=True)
     with pytest.raises(ValueError, match="lam"):
-        solvers.sdeint(rode, torch.zeros(2, 2), rode.times(3), method="ancestral")
+        solvers.solve(rode, torch.zeros(2, 2), rode.times(3), method="ancestral")
 
 
 @pytest.mark.parametrize(
@@ -227,18 +229,22 @@ def test_method_that_does_not_fit_the_sde():
 )
 def test_bad_times(ts, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        solvers.sdeint(OU(), torch.zeros(2, 2), ts)
+        solvers.solve(OU(), torch.zeros(2, 2), ts, method="euler")
 
 
 def test_bad_states_and_steps():
     with pytest.raises(ValueError, match="y0 contains NaN"):
-        solvers.sdeint(OU(), torch.tensor([[float("nan"), 0.0]]), [0.0, 1.0], dt=1.0)
+        solvers.sdeint(
+            OU(), torch.tensor([[float("nan"), 0.0]]), [0.0, 1.0], dt=1.0, method="euler"
+        )
     with pytest.raises(ValueError, match="y0 must have shape"):
-        solvers.sdeint(OU(), torch.zeros(3), [0.0, 1.0], dt=1.0)
+        solvers.sdeint(OU(), torch.zeros(3), [0.0, 1.0], dt=1.0, method="euler")
     with pytest.raises(TypeError, match="floating"):
-        solvers.sdeint(OU(), torch.zeros(2, 2, dtype=torch.long), [0.0, 1.0], dt=1.0)
+        solvers.sdeint(
+            OU(), torch.zeros(2, 2, dtype=torch.long), [0.0, 1.0], dt=1.0, method="euler"
+        )
     with pytest.raises(ValueError, match="dt must be"):
-        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=-0.1)
+        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=-0.1, method="euler")
     with pytest.raises(ValueError, match="bm must have shape"):
         solvers.sdeint(
             OU(),
@@ -246,9 +252,17 @@ def test_bad_states_and_steps():
             [0.0, 1.0],
             dt=1.0,
             bm=torchsde.BrownianInterval(0.0, 1.0, size=(3, 2)),
+            method="euler",
         )
     with pytest.raises(ValueError, match=r"one torch\.Generator per sample"):
-        solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, generator=[torch.Generator()])
+        solvers.sdeint(
+            OU(),
+            torch.zeros(2, 2),
+            [0.0, 1.0],
+            dt=1.0,
+            generator=[torch.Generator()],
+            method="euler",
+        )
 
 
 def test_drift_of_the_wrong_shape():
@@ -257,14 +271,18 @@ def test_drift_of_the_wrong_shape():
             return y[:, :1]
 
     with pytest.raises(ValueError, match=r"sde.f returned \(2, 1\)"):
-        solvers.sdeint(Bad(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0)
+        solvers.sdeint(Bad(), torch.zeros(2, 2), [0.0, 1.0], dt=1.0, method="euler")
 
 
 def test_blow_up_is_reported_at_its_step_with_its_cause():
     match = r"at step 2 of 2, from t = 0.5 to t = 1: the drift f returned NaN or inf"
     with pytest.raises(solvers.NonFiniteError, match=match):
         solvers.sdeint(
-            GBM(mu=1e200, sigma=0.0), torch.ones(2, 2, dtype=D64), [0.0, 0.5, 1.0], dt=0.5
+            GBM(mu=1e200, sigma=0.0),
+            torch.ones(2, 2, dtype=D64),
+            [0.0, 0.5, 1.0],
+            dt=0.5,
+            method="euler",
         )
     # without the per-step check, the end result is still checked, in the grid's words
     with pytest.raises(ValueError, match=r"between ts\[1\] = 0.5 and ts\[2\] = 1.0"):
@@ -274,11 +292,12 @@ def test_blow_up_is_reported_at_its_step_with_its_cause():
             [0.0, 0.5, 1.0],
             dt=0.5,
             check_finite=False,
+            method="euler",
         )
 
 
 def test_progress_bar_runs():
-    ys = solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=0.1, progress=True)
+    ys = solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=0.1, progress=True, method="euler")
     assert ys.shape == (2, 2, 2)
 
 

@@ -81,7 +81,7 @@ def parity(unet, sched, kwargs, seed, method, step_options, probability_flow=Fal
     ours_gen = torch.Generator().manual_seed(seed)
     torch.randn(2, 2, 8, 8, generator=ours_gen, dtype=D64)  # the draw of x_T
     with torch.no_grad():
-        y = solvers.sdeint(
+        y = solvers.solve(
             rsde,
             x_T,
             rsde.times(spacing=times, dtype=D64),
@@ -89,7 +89,7 @@ def parity(unet, sched, kwargs, seed, method, step_options, probability_flow=Fal
             generator=ours_gen,
             final_only=True,
             **options,
-        )
+        ).ys
         return x, rsde.predict_x0(rsde.s_max, y)
 
 
@@ -169,9 +169,9 @@ def test_k_diffusion_samplers_drive_revsde_processes(k_sampling, kind):
     t = rode.forward_time(ts)
     alpha, sigma = sde.alpha(t), sde.sigma(t)
     x_T = torch.randn(64, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
-    ours = solvers.sdeint(
+    ours = solvers.solve(
         rode, x_T, ts, method="dpmpp_2m", final_only=True, lower_order_final=False
-    )
+    ).ys
     denoiser = as_denoiser(target.score(sde), sde)
     theirs = k_sampling.sample_dpmpp_2m(denoiser, x_T / alpha[0], sigma / alpha, disable=True)
     torch.testing.assert_close(ours / alpha[-1], theirs, rtol=1e-8, atol=1e-8)

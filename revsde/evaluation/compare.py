@@ -42,7 +42,7 @@ from ..processes.reverse import parse_spacing
 from ..sampling.brownian import GridBrownianPath, StackedBrownianPath
 from ..sampling.coupling import coupled_feature_error, fourier_features
 from ..sampling.sample import default_spacing
-from ..solvers import SOLVERS, resolve, sdeint
+from ..solvers import SOLVERS, resolve, solve
 from .exact import exact_solve, exact_support
 from .metrics import (
     coupled_moment_error,
@@ -477,13 +477,12 @@ def _monte_carlo_pass(
             key, y0 = ("sde coarse", x_T) if more else ("sde", x_T[:samples])
             options["bm"] = path.fork() if more else _fine_rows(path).fork()
         with torch.no_grad():
-            y, stats = sdeint(
+            y, stats = solve(
                 problem,
                 y0,
                 ts,
                 method=method,
                 final_only=True,
-                return_stats=True,
                 generator=torch.Generator(device=device).manual_seed(seed + 3),
                 **options,
             )
@@ -550,12 +549,12 @@ def _fine_solves(rsde, rode, x_T, samples, law, seed):
 
     def sde(grid: torch.Tensor, rows: int = samples) -> torch.Tensor:
         bm = path.fork() if rows > samples else _fine_rows(path).fork()
-        y = sdeint(rsde, x_T[:rows], grid, method=REFERENCE_SDE_METHOD, bm=bm, final_only=True)
+        y = solve(rsde, x_T[:rows], grid, method=REFERENCE_SDE_METHOD, bm=bm, final_only=True).ys
         return y.double().cpu()
 
     def ode(tol: float) -> torch.Tensor:
         kw = {"adaptive": True, "rtol": tol, "atol": tol}
-        y = sdeint(rode, x_T[:samples], span, method="dopri5", final_only=True, **kw)
+        y = solve(rode, x_T[:samples], span, method="dopri5", final_only=True, **kw).ys
         return y.double().cpu()
 
     with torch.no_grad():
@@ -701,7 +700,7 @@ def run_checkpoint_study(
         )
 
     with torch.no_grad():
-        ref_ode = sdeint(
+        ref_ode = solve(
             rode,
             x_T,
             [0.0, rode.s_max],
@@ -710,11 +709,11 @@ def run_checkpoint_study(
             rtol=1e-6,
             atol=1e-6,
             final_only=True,
-        )
+        ).ys
         fine = rsde.times(2000)
-        ref_sde = sdeint(rsde, x_T, fine, bm=path(), method="euler", final_only=True)
+        ref_sde = solve(rsde, x_T, fine, bm=path(), method="euler", final_only=True).ys
         gen = torch.Generator().manual_seed(seed + 2)
-        second = sdeint(rsde, x_T, fine, method="euler", final_only=True, generator=gen)
+        second = solve(rsde, x_T, fine, method="euler", final_only=True, generator=gen).ys
     features = {"ode": fourier_features(ref_ode), "sde": fourier_features(ref_sde)}
     n = min(samples, test.shape[0])
     held_out = test[:n].double()
@@ -741,14 +740,13 @@ def run_checkpoint_study(
         grid = spacing or default_spacing(solver, process)
         start = time.perf_counter()
         with torch.no_grad():
-            y, stats = sdeint(
+            y, stats = solve(
                 problem,
                 x_T,
                 problem.times(k, spacing=grid),
                 bm=None if solver.ode_only else path(),
                 method=method,
                 final_only=True,
-                return_stats=True,
                 generator=torch.Generator().manual_seed(seed + 3),
             )
             denoised = problem.predict_x0(problem.s_max, y)

@@ -41,7 +41,7 @@ from torch import Tensor
 from .._checks import check_int, per_sample
 from ..processes.sde import DiffusionSDE
 from ..sampling.sample import default_spacing
-from ..solvers import Solver, resolve, sdeint
+from ..solvers import Solver, resolve, solve
 from .targets import Gaussian
 
 D64 = torch.float64
@@ -259,7 +259,7 @@ def exact_solve(
     y0[1] += 1.0
     bm = _UnitIncrements(ts, rows, d, solver.needs_levy_area)
     with torch.no_grad():
-        out, stats = sdeint(rsde, y0, ts, bm=bm, method=solver, final_only=True, return_stats=True)
+        out, stats = solve(rsde, y0, ts, bm=bm, method=solver, final_only=True)
         denoised = rsde.predict_x0(rsde.s_max, out)
 
     h = torch.diff(ts)

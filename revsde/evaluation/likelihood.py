@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .._checks import check_finite, check_int, check_real, per_sample
 from ..processes.sde import DiffusionSDE
-from ..solvers import resolve, sdeint
+from ..solvers import DEFAULT_ATOL, DEFAULT_RTOL, resolve, solve
 
 DIVERGENCES = ("exact", "hutchinson")
 PROBES = ("rademacher", "gaussian")
@@ -83,8 +83,8 @@ def log_likelihood(
     method: str = "dopri5",
     steps: int | None = None,
     adaptive: bool | None = None,
-    rtol: float = 1e-5,
-    atol: float = 1e-5,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
     t_min: float | None = None,
     divergence: str = "exact",
     n_probes: int = 1,
@@ -92,8 +92,7 @@ def log_likelihood(
     generator: torch.Generator | None = None,
     prior_log_prob: Callable[[Tensor], Tensor] | None = None,
     model_kwargs: dict[str, Any] | None = None,
-    return_stats: bool = False,
-) -> Tensor | tuple[Tensor, Any]:
+) -> Tensor:
     """log p_{t_min}(x) in nats, per sample, by the probability-flow ODE (module docstring).
 
     Args:
@@ -101,7 +100,9 @@ def log_likelihood(
             ``score(sde)``.
         x: ``(batch, *event_shape)`` data points, read as samples of p at ``t_min``.
         method: an ODE method that needs only the drift; default ``dopri5`` with
-            ``adaptive=True`` and ``rtol = atol = 1e-5`` (Song et al. used RK45 at 1e-5).
+            ``adaptive=True`` and the package's tolerances ``rtol = atol = 1e-5``
+            (``revsde.solvers.DEFAULT_RTOL``, ``DEFAULT_ATOL``; Song et al. used RK45 at
+            1e-5).
         steps: fixed steps on a uniform grid from t_min to T instead (``adaptive`` then
             defaults to off).
         t_min: where the data sit (default: the process's ``default_t_min``).
@@ -109,7 +110,6 @@ def log_likelihood(
             ``"hutchinson"`` (``n_probes`` probes of kind ``probe``, drawn once from
             ``generator`` and held along the path; an unbiased estimate of the same number).
         prior_log_prob: log p_T at the end of the path (default: ``sde.prior_log_prob``).
-        return_stats: also return the solve's ``SolveStats``.
 
     Gradients are not propagated (the state is detached at every evaluation).
     """
@@ -154,13 +154,11 @@ def log_likelihood(
         ts = torch.linspace(t_min, t_max, steps + 1, dtype=tdtype, device=x.device)
         options = {}
     with torch.no_grad():
-        y, stats = sdeint(
-            flow, y0, ts, method=solver, final_only=True, return_stats=True, **options
-        )
+        y = solve(flow, y0, ts, solver, final_only=True, **options).ys
     x_T = y[:, :d].reshape(batch, *shape)
     prior = sde.prior_log_prob if prior_log_prob is None else prior_log_prob
     log_p = prior(x_T) + y[:, d]
-    return (log_p, stats) if return_stats else log_p
+    return log_p
 
 
 def bits_per_dim(

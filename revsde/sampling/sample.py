@@ -11,7 +11,7 @@ from torch import Tensor
 from .._checks import check_int, coefficient_dtype
 from ..processes.reverse import DenoisedTransform
 from ..processes.sde import DiffusionSDE
-from ..solvers import Solver, StepInfo, resolve, sdeint
+from ..solvers import Solver, StepInfo, resolve, solve
 
 Generators = torch.Generator | Sequence[torch.Generator] | Sequence[int] | None
 
@@ -127,27 +127,23 @@ def sample(
     with torch.set_grad_enabled(grad):
         x_T = _prior(sde, tuple(shape), generators, dtype, device)
         if adaptive:
-            ts, dt = [0.0, rsde.s_max], None
+            ts = [0.0, rsde.s_max]
         else:
             ts = rsde.times(
                 steps, spacing=spacing, dtype=coefficient_dtype(x_T.dtype), device=x_T.device
             )
-            # a one-step grid is what steps=1 asks for: dt says so (no torchsde-convention
-            # warning, which is for a bare two-point ts)
-            dt = float(ts[-1] - ts[0]) if len(ts) == 2 else None
-        x = sdeint(
+        x = solve(
             rsde,
             x_T,
             ts,
-            method=solver,
-            dt=dt,
+            solver,
             adaptive=adaptive,
             final_only=True,
             generator=generators,
             progress=progress,
             callback=callback,
             **tolerances,
-        )
+        ).ys
         return rsde.predict_x0(rsde.s_max, x) if denoise else x
 
 

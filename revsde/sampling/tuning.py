@@ -57,7 +57,7 @@ from torch import Tensor
 
 from .._checks import check_int
 from ..processes.sde import DiffusionSDE
-from ..solvers import Solver, resolve, sdeint
+from ..solvers import Solver, resolve, solve
 from .brownian import GridBrownianPath
 from .coupling import checked_features, coupled_feature_error, fourier_features
 from .sample import default_spacing
@@ -190,7 +190,7 @@ def tune_grid(
         if stochastic:
             kw = {"dtype": dtype, "device": x_T.device, "seed": seed + 1, "levy_area": levy}
             path = GridBrownianPath.sample(ts, x_T.shape, **kw)
-        y = sdeint(base, x_T, ts, method=reference_method, bm=_fork(path), final_only=True)
+        y = solve(base, x_T, ts, method=reference_method, bm=_fork(path), final_only=True).ys
         reference = base.predict_x0(base.s_max, y)
     if stochastic:
         phi = features or fourier_features(reference, seed=seed + 2)
@@ -216,9 +216,9 @@ def tune_grid(
         # one generator seed: the normals a method draws itself are common to every candidate
         noise = torch.Generator(x_T.device).manual_seed(seed + 3)
         with torch.no_grad():
-            y = sdeint(
+            y = solve(
                 problem, x_T, ts, method=solver, final_only=True, generator=noise, bm=_fork(path)
-            )
+            ).ys
             return problem.predict_x0(problem.s_max, y)
 
     def value(x0: Tensor) -> float:

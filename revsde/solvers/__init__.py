@@ -7,6 +7,7 @@ samplers (``diffusion``: DDIM, DPM-Solver++, UniPC, SA-Solver, EDM, the discrete
 and predictor–corrector) declare the structure they read of the equation as
 ``typing.Protocol`` classes (``protocols``), checked before the first step. ``SOLVERS`` maps
 each method name to its class; ``resolve`` turns a name, a class or an instance into a solver.
+``sdeint`` takes torchsde's arguments; ``solve`` also returns what the solve cost.
 """
 
 from .base import Noise, NonFiniteError, Solver
@@ -27,7 +28,16 @@ from .diffusion.sa_solver import SASolver
 from .diffusion.unipc import UniPC
 from .euler import EulerMaruyama
 from .ggf import GottaGoFast
-from .integrate import SolveStats, StepInfo, TorchsdeConventionWarning, sdeint
+from .integrate import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    Solution,
+    SolveStats,
+    StepInfo,
+    TorchsdeConventionWarning,
+    sdeint,
+    solve,
+)
 from .milstein import Milstein, MilsteinDerivativeFree
 from .protocols import DiscreteReverseSDE, LogSNRClock, MarginalCoefficients, SemiLinearSDE
 from .registry import SOLVERS, resolve
@@ -37,6 +47,8 @@ from .sra import SRA1
 
 __all__ = [
     "DDIM",
+    "DEFAULT_ATOL",
+    "DEFAULT_RTOL",
     "RK4",
     "SOLVERS",
     "SRA1",
@@ -68,6 +80,7 @@ __all__ = [
     "ReverseDiffusion",
     "SASolver",
     "SemiLinearSDE",
+    "Solution",
     "SolveStats",
     "Solver",
     "StepInfo",
@@ -75,4 +88,5 @@ __all__ = [
     "UniPC",
     "resolve",
     "sdeint",
+    "solve",
 ]

@@ -1,6 +1,12 @@
-"""The one integration loop behind ``sdeint``: validation, the step grid, noise, output
-recording, evaluation counts, per-step callbacks, non-finite detection and the progress bar
-live here and nowhere else."""
+"""The one integration loop behind ``sdeint`` and ``solve``: validation, the step grid, noise,
+output recording, evaluation counts, per-step callbacks, non-finite detection and the progress
+bar live here and nowhere else.
+
+``sdeint`` takes torchsde's arguments in torchsde's order and returns the states at ``ts``;
+``solve`` is the loop's own entry point, which also returns what the solve cost. They differ
+in one default only: ``solve`` steps on the grid ``ts`` unless given ``dt``; ``sdeint``, where
+torchsde would take its default dt = 1e-3 steps, asks to be told (see ``sdeint``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -29,6 +35,35 @@ class TorchsdeConventionWarning(UserWarning):
     arguments (see the table in the solvers guide)."""
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+#: ``sdeint``'s default dt: not given (torchsde's default would be 1e-3)
+UNSET: Any = _Unset()
+
+#: the tolerances of adaptive solves, wherever one is run (``sdeint``, ``solve``,
+#: ``revsde.sample``, ``revsde.log_likelihood``): Song et al.'s likelihood setting
+DEFAULT_RTOL = 1e-5
+DEFAULT_ATOL = 1e-5
+
+#: method names torchsde accepts and revsde has no scheme under, and what to use instead
+TORCHSDE_ONLY = {
+    "srk": "torchsde's 'srk' is Rößler's stochastic Runge–Kutta method; for additive noise "
+    "(every revsde diffusion) it is SRA1, method='sra1'; for other noise use torchsde.sdeint",
+    **{
+        name: f"torchsde's {name!r} integrates Stratonovich SDEs and revsde's methods Itô "
+        "SDEs: use torchsde.sdeint, or an Itô method such as 'euler' or 'milstein'"
+        for name in ("midpoint", "euler_heun", "reversible_heun", "adjoint_reversible_heun")
+    },
+    "log_ode": "torchsde's 'log_ode' (log-ODE method) is not implemented in revsde: use "
+    "torchsde.sdeint",
+}
+#: method names both libraries accept: called without dt, torchsde steps at dt = 1e-3
+TORCHSDE_SHARED = ("euler", "milstein", "heun")
+
+
 @dataclass
 class SolveStats:
     """What a solve cost. ``nfe`` counts evaluations of the model: drift calls plus the
@@ -42,6 +77,14 @@ class SolveStats:
     diffusion_evals: int
     rejected_steps: int = 0
     accepted_times: tuple[float, ...] | None = None  # the grid an adaptive solve chose
+
+
+class Solution(NamedTuple):
+    """What ``solve`` returns: the states (at ``ts``, or the final state with ``final_only``)
+    and what the solve cost; ``ys, stats = solve(...)`` unpacks it."""
+
+    ys: Tensor
+    stats: SolveStats
 
 
 @dataclass(frozen=True)
@@ -131,9 +174,10 @@ _SDEINT_KEYWORDS = (
     "generator",
     "final_only",
     "progress",
-    "return_stats",
     "callback",
     "check_finite",
+    "max_steps",
+    "controller",
 )
 
 
@@ -181,7 +225,7 @@ def _check_times(ts: Any, y0: Tensor) -> list[float]:
 
 
 def _check_dt(dt: Any) -> float | None:
-    if dt is None:
+    if dt is None or dt is UNSET:
         return None
     if isinstance(dt, Tensor) and dt.numel() == 1:
         dt = float(dt)
@@ -190,34 +234,33 @@ def _check_dt(dt: Any) -> float | None:
     return float(dt)
 
 
-def _substeps(times: list[float], dt: float | None) -> list[int]:
-    """How many equal steps each interval of ``ts`` is split into: one without ``dt``, else
-    the fewest no longer than dt (so every ts is hit exactly)."""
+def _fixed_steps(times: list[float], dt: float | None) -> tuple[int, Iterator[float]]:
+    """The number of steps of a fixed-step solve and its grid points, generated lazily so
+    that memory does not grow with the number of steps: ``times`` themselves without ``dt``;
+    with it, torchsde's grid t0 + k dt from ts[0], the last step cut short at ts[-1] (outputs
+    between the points are interpolated)."""
     if dt is None:
-        return [1] * (len(times) - 1)
-    return [max(1, math.ceil((b - a) / dt - 1e-9)) for a, b in itertools.pairwise(times)]
+        return len(times) - 1, iter(times)
+    t0, end = times[0], times[-1]
+    n = max(1, math.ceil((end - t0) / dt))
+    while n > 1 and t0 + (n - 1) * dt >= end:
+        n -= 1
+    while t0 + n * dt < end:
+        n += 1
+    return n, itertools.chain((t0 + k * dt for k in range(n)), (end,))
 
 
-def _grid(times: list[float], counts: list[int]) -> Iterator[tuple[float, float, bool]]:
-    """Each step's (t0, t1, t1 is an output time), generated lazily so that memory does not
-    grow with the number of steps."""
-    for (a, b), n in zip(itertools.pairwise(times), counts, strict=True):
-        prev = a
-        for k in range(1, n + 1):
-            nxt = b if k == n else a + (b - a) * k / n
-            yield prev, nxt, k == n
-            prev = nxt
-
-
-def _timed(grid, prepare, dtype, device, chunk: int = 256):
-    """``grid``'s steps with their start and end times as 0-d tensors: views of one tensor per
-    ``chunk`` steps, built by a single copy to the device (a tensor per step would be a fill
-    kernel each, or a blocking copy). Where the SDE has ``prepare_times``, it is told each
-    chunk's tensor first, so that it can compute the chunk's coefficients in one vectorized
-    pass; memory stays bounded by the chunk."""
+def _timed(points: Iterator[float], prepare, dtype, device, chunk: int = 256):
+    """The steps between consecutive ``points``, as (t0, t1) floats and 0-d tensors: views of
+    one tensor per ``chunk`` steps, built by a single copy to the device (a tensor per step
+    would be a fill kernel each, or a blocking copy). Where the SDE has ``prepare_times``, it
+    is told each chunk's tensor first, so that it can compute the chunk's coefficients in one
+    vectorized pass; memory stays bounded by the chunk."""
+    points = iter(points)
+    block = list(itertools.islice(points, chunk + 1))
     last = None
-    while steps := list(itertools.islice(grid, chunk)):
-        ends = torch.tensor([steps[0][0]] + [b for _, b, _ in steps], dtype=dtype, device=device)
+    while len(block) > 1:
+        ends = torch.tensor(block, dtype=dtype, device=device)
         if prepare is not None:
             prepare(ends)
         views = list(ends.unbind())
@@ -225,9 +268,20 @@ def _timed(grid, prepare, dtype, device, chunk: int = 256):
             # a step starts at the very tensor the previous one ended at: solvers that reuse
             # an evaluation across steps (FSAL pairs) recognise their time by identity
             views[0] = last
-        for i, (a, b, is_out) in enumerate(steps):
-            yield a, b, is_out, views[i], views[i + 1]
+        for i in range(len(block) - 1):
+            yield block[i], block[i + 1], views[i], views[i + 1]
         last = views[-1]
+        block = [block[-1], *itertools.islice(points, chunk)]
+
+
+def _interpolate(a: float, b: float, y_a: Tensor, y_b: Tensor, t: float) -> Tensor:
+    """The state at ``t`` in [a, b] on the line between the step's ends (torchsde's output
+    rule between step points)."""
+    if t == b:
+        return y_b
+    if t == a:
+        return y_a
+    return y_a + ((t - a) / (b - a)) * (y_b - y_a)
 
 
 def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:
@@ -300,11 +354,11 @@ def sdeint(
     y0: Tensor,
     ts: Tensor | Sequence[float],
     bm: Any = None,
-    method: str | type[Solver] | Solver = "euler",
-    dt: float | None = None,
+    method: str | type[Solver] | Solver | None = None,
+    dt: float | None = UNSET,
     adaptive: bool = False,
-    rtol: float = 1e-5,
-    atol: float = 1e-4,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
     dt_min: float = 1e-5,
     options: dict[str, Any] | None = None,
     names: dict[str, str] | None = None,
@@ -315,26 +369,37 @@ def sdeint(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     final_only: bool = False,
     progress: bool = False,
-    return_stats: bool = False,
     callback: Callable[[StepInfo], bool | None] | None = None,
     check_finite: bool = True,
     max_steps: int = 100_000,
     controller: PIController | None = None,
     **solver_options: Any,
-) -> Tensor | tuple[Tensor, SolveStats]:
-    """Integrate ``sde`` from ``y0`` at ``ts[0]`` and return the states at ``ts``.
+) -> Tensor:
+    """Integrate ``sde`` from ``y0`` at ``ts[0]`` and return the states at ``ts``, shape
+    ``(len(ts), *y0.shape)`` (``y0.shape`` with ``final_only``).
 
     The positional order and names of ``torchsde.sdeint(sde, y0, ts, bm, method, dt, adaptive,
     rtol, atol, dt_min, options, names, logqp, extra, extra_solver_state)``; revsde's own
     arguments are keyword-only. ``sde`` has ``f(t, y)``, ``g(t, y)``, ``noise_type`` (diagonal,
-    scalar, additive or general) and ``sde_type``; ``ts`` increases strictly; the result has
-    shape ``(len(ts), *y0.shape)``. Any ``(batch, *event_shape)`` state works for diagonal
-    noise, ``(batch, d)`` otherwise.
+    scalar, additive or general) and ``sde_type``; ``ts`` increases strictly. Any
+    ``(batch, *event_shape)`` state works for diagonal noise, ``(batch, d)`` otherwise.
 
-    The one difference from torchsde is deliberate: **without dt, the steps are the grid ts**
-    (one step per interval, as diffusion samplers are run), where torchsde takes steps of its
-    default dt = 1e-3. A call with only two times and no dt, the torchsde idiom for "just the
-    end state", would then take a single step; it warns (TorchsdeConventionWarning).
+    Called as torchsde is called, it gives torchsde's discretisation or refuses:
+
+    - ``dt=<number>``: torchsde's steps, t0 + k dt from ts[0], the last cut short at ts[-1],
+      and the states at ``ts`` between step points interpolated linearly, as torchsde does.
+    - ``dt=None``: one step per interval of ``ts``, the way diffusion samplers run on a grid
+      (``rsde.times(n)``).
+    - ``dt`` not given: the steps are the grid ``ts`` as with ``dt=None``, except for the
+      method names torchsde also takes (``euler``, ``milstein``, ``heun``), with which
+      torchsde would step at its default dt = 1e-3: those calls are refused, asking for
+      ``dt``. A ``ts`` of two times without ``dt`` warns that it is a single step.
+    - ``method`` must be given (torchsde's default, ``srk``, is not a revsde method), and a
+      torchsde method that revsde lacks (``srk``, ``midpoint``, ``euler_heun``,
+      ``reversible_heun``, ``log_ode``) is refused with the one to use instead.
+
+    ``solve`` is the same loop with ``dt=None`` as its default and the cost of the solve
+    (`SolveStats`) returned beside the states.
 
     sdeint is differentiable: with grad mode on, gradients flow to y0 and to parameters of
     ``sde`` (and the noise is drawn into fresh tensors so that the graph stays valid). For
@@ -346,12 +411,12 @@ def sdeint(
 
     ``adaptive=True`` takes error-controlled steps (methods with an embedded error estimate:
     ``bosh3``, ``dopri5``, ``dpmpp_2s``, ``dpmpp_3s`` for ODEs, ``ggf`` for additive-noise
-    SDEs) with the tolerances ``rtol``/``atol`` (scaled by the method's ``tolerance``), a
-    first step ``dt`` (default 1 % of the span), at least
-    ``dt_min``, at most ``max_steps`` tries, and the step-size ``controller`` (a
-    `solvers.controller.PIController`); outputs land exactly on ``ts``; a stochastic method
-    draws its noise from ``bm`` or from a ``torchsde.BrownianInterval`` seeded from
-    ``generator``, so that rejected steps are retried on the same Brownian path.
+    SDEs; torchsde's step doubling is not implemented) with the tolerances ``rtol``/``atol``
+    (scaled by the method's ``tolerance``), a first step ``dt`` (default 1 % of the span), at
+    least ``dt_min``, at most ``max_steps`` tries, and the step-size ``controller`` (a
+    `revsde.solvers.PIController`); outputs land exactly on ``ts``; a stochastic method draws
+    its noise from ``bm`` or from a ``torchsde.BrownianInterval`` seeded from ``generator``,
+    so that rejected steps are retried on the same Brownian path.
 
     torchsde's ``names``, ``logqp``, ``extra`` and ``extra_solver_state`` are accepted at their
     defaults only: anything else is a clear ``NotImplementedError``, never silently ignored.
@@ -361,14 +426,12 @@ def sdeint(
             for refinable paths and agreement with torchsde.
         method: a name in ``revsde.solvers.SOLVERS``, a [`Solver`][revsde.solvers.Solver]
             class, or an instance.
-        dt: ``None`` (the default): one step per interval of ``ts``. A number: each interval
-            is split into the fewest equal steps no longer than ``dt`` (every ts is hit).
+        dt: see above.
         options: solver options as a dict (torchsde's way); the same as ``**solver_options``.
         generator: a ``torch.Generator`` for the default noise, or a list of one generator per
             sample so that sample i does not depend on the batch size.
         final_only: return only the final state, shape ``y0.shape``, storing no path.
         progress: show a tqdm progress bar over the steps.
-        return_stats: also return a `SolveStats` with evaluation counts.
         callback: called as ``callback(info)`` with a `StepInfo` after each step; if
             it returns ``True`` the solve stops there and returns the states recorded so far
             (with ``final_only``, the current state).
@@ -388,6 +451,130 @@ def sdeint(
         if overlap:
             raise TypeError(f"solver options {overlap} given both in options= and as keywords")
         solver_options = {**options, **solver_options}
+    _check_torchsde_call(method, dt, adaptive)
+    if dt is UNSET and not adaptive and isinstance(ts, (Tensor, Sequence)) and len(ts) == 2:
+        warnings.warn(
+            "sdeint: ts holds two times and dt is not given, so this is a single step from "
+            "ts[0] to ts[1] (torchsde would take steps of dt = 1e-3); pass dt= or a finer ts",
+            TorchsdeConventionWarning,
+            stacklevel=2,
+        )
+    return _integrate(
+        sde,
+        y0,
+        ts,
+        method,
+        bm=bm,
+        dt=None if dt is UNSET else dt,
+        adaptive=adaptive,
+        rtol=rtol,
+        atol=atol,
+        dt_min=dt_min,
+        generator=generator,
+        final_only=final_only,
+        progress=progress,
+        callback=callback,
+        check_finite=check_finite,
+        max_steps=max_steps,
+        controller=controller,
+        solver_options=solver_options,
+    ).ys
+
+
+def solve(
+    sde: Any,
+    y0: Tensor,
+    ts: Tensor | Sequence[float],
+    method: str | type[Solver] | Solver,
+    *,
+    bm: Any = None,
+    dt: float | None = None,
+    adaptive: bool = False,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    dt_min: float = 1e-5,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    final_only: bool = False,
+    progress: bool = False,
+    callback: Callable[[StepInfo], bool | None] | None = None,
+    check_finite: bool = True,
+    max_steps: int = 100_000,
+    controller: PIController | None = None,
+    **solver_options: Any,
+) -> Solution:
+    """Integrate ``sde`` from ``y0`` at ``ts[0]`` with ``method`` and return a `Solution`:
+    the states at ``ts`` (or the final state with ``final_only``) and the solve's `SolveStats`
+    (steps, model evaluations, rejected steps, the grid an adaptive solve chose).
+
+    The loop of ``sdeint``, with one step per interval of ``ts`` unless ``dt`` is given
+    (then torchsde's steps of ``dt``, states at ``ts`` interpolated); every other argument
+    means what it does there."""
+    return _integrate(
+        sde,
+        y0,
+        ts,
+        method,
+        bm=bm,
+        dt=dt,
+        adaptive=adaptive,
+        rtol=rtol,
+        atol=atol,
+        dt_min=dt_min,
+        generator=generator,
+        final_only=final_only,
+        progress=progress,
+        callback=callback,
+        check_finite=check_finite,
+        max_steps=max_steps,
+        controller=controller,
+        solver_options=solver_options,
+    )
+
+
+def _check_torchsde_call(method: Any, dt: Any, adaptive: bool) -> None:
+    """Refuse the ``sdeint`` calls whose torchsde result would differ (see ``sdeint``)."""
+    if method is None:
+        raise ValueError(
+            "sdeint needs a method: torchsde's default 'srk' is not one of revsde's; pass "
+            f"method= one of {sorted(_registered())}"
+        )
+    if isinstance(method, str) and method in TORCHSDE_ONLY:
+        raise ValueError(f"method {method!r}: {TORCHSDE_ONLY[method]}")
+    if dt is UNSET and not adaptive and isinstance(method, str) and method in TORCHSDE_SHARED:
+        raise ValueError(
+            f"sdeint(method={method!r}) without dt: torchsde would take steps of its default "
+            "dt = 1e-3, revsde one step per interval of ts. Pass dt=None to step on the grid "
+            "ts, or dt=<step size> for torchsde's fixed steps"
+        )
+
+
+def _registered() -> list[str]:
+    from .registry import SOLVERS
+
+    return list(SOLVERS)
+
+
+def _integrate(
+    sde: Any,
+    y0: Tensor,
+    ts: Tensor | Sequence[float],
+    method: str | type[Solver] | Solver,
+    *,
+    bm: Any,
+    dt: float | None,
+    adaptive: bool,
+    rtol: float,
+    atol: float,
+    dt_min: float,
+    generator: Any,
+    final_only: bool,
+    progress: bool,
+    callback: Callable[[StepInfo], bool | None] | None,
+    check_finite: bool,
+    max_steps: int,
+    controller: PIController | None,
+    solver_options: dict[str, Any],
+) -> Solution:
     solver = resolve(method, _caller_keywords=_SDEINT_KEYWORDS, **solver_options)
     method_name = method if isinstance(method, str) else type(solver).__name__
     for attr in ("noise_type", "sde_type", "f", "g"):
@@ -397,21 +584,12 @@ def sdeint(
     y0 = _check_state(y0, sde.noise_type)
     times = _check_times(ts, y0)
     dt = _check_dt(dt)
-    if dt is None and len(times) == 2 and not adaptive:
-        warnings.warn(
-            "sdeint: ts holds two times and dt is None, so this is a single step from "
-            f"{times[0]} to {times[1]} (torchsde would take steps of dt = 1e-3); pass dt= or "
-            "a finer ts",
-            TorchsdeConventionWarning,
-            stacklevel=2,
-        )
     if adaptive:
         _check_adaptive(solver, method_name, generator, callback, progress)
         check_tolerances(rtol, atol, dt_min, max_steps)
-        counts = [1] * (len(times) - 1)
+        n_steps, points = len(times) - 1, iter(times)
     else:
-        counts = _substeps(times, dt)
-    n_steps = sum(counts)
+        n_steps, points = _fixed_steps(times, dt)
     # Times and coefficients stay in float32/float64 whatever the state's precision.
     tdtype = torch.float64 if y0.dtype == torch.float64 else torch.float32
 
@@ -444,16 +622,13 @@ def sdeint(
                 controller=controller or PIController(),
             )
             result = out if final_only else torch.stack(out)
-            if not return_stats:
-                return result
-            return result, _stats(counted, n_steps, n_rejected, tuple(accepted))
+            return Solution(result, _stats(counted, n_steps, n_rejected, tuple(accepted)))
         noise = _noise_source(bm, generator, shape, y0, solver)
         y, state = y0, solver.init(counted, t_start, y0, n_steps)
         outputs = [y0] if not final_only else []
+        pending = 1  # the next output time's index in ``times``
         prepare = getattr(sde, "prepare_times", None)
-        grid = _timed(
-            _grid(times, counts), prepare if callable(prepare) else None, tdtype, y0.device
-        )
+        grid = _timed(points, prepare if callable(prepare) else None, tdtype, y0.device)
         # with a callback, no step may show it a state that has not been checked
         watch = FiniteWatch(counted, n_steps, 1 if callback is not None else window_for(y0))
         if progress:
@@ -461,15 +636,17 @@ def sdeint(
 
             grid = tqdm(grid, total=n_steps, desc=method_name, unit="step")
         step, draw = solver.step, noise
-        for k, (a, b, is_out, t0, t1) in enumerate(grid):
+        for k, (a, b, t0, t1) in enumerate(grid):
             y_prev = y
             y, state = step(counted, t0, t1, y, draw(t0, t1, b - a), state)
             if y.dtype != y0.dtype:  # coefficients are float32/64: the update takes y's dtype
                 y = y.to(y0.dtype)
             if check_finite:
                 watch.after_step(k, a, b, t0, y_prev, y)
-            if is_out and not final_only:
-                outputs.append(y)
+            while pending < len(times) and times[pending] <= b:
+                if not final_only:
+                    outputs.append(_interpolate(a, b, y_prev, y, times[pending]))
+                pending += 1
             if callback is not None:
                 info = StepInfo(k, n_steps, a, b, y, _last_denoised(sde), forward_time(sde, b))
                 if callback(info) is True:
@@ -480,9 +657,7 @@ def sdeint(
     result = y if final_only else torch.stack(outputs)
     if not check_finite and not bool(torch.isfinite(result).all()):
         raise NonFiniteError(where_non_finite(result, times, final_only))
-    if return_stats:
-        return result, _stats(counted, n_steps, 0)
-    return result
+    return Solution(result, _stats(counted, n_steps, 0))
 
 
 def _stats(
