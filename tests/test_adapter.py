@@ -79,11 +79,11 @@ def test_time_inputs_follow_their_conventions():
         seen["time"] = time
         return x
 
-    revsde.ScoreAdapter(model, vp, time_input="index", num_timesteps=1000)(x, t)
+    revsde.ScoreAdapter(model, vp, "score", time_input="index", num_timesteps=1000)(x, t)
     torch.testing.assert_close(seen["time"], t * 999)
-    revsde.ScoreAdapter(model, ve, time_input="sigma")(x, t)
+    revsde.ScoreAdapter(model, ve, "score", time_input="sigma")(x, t)
     torch.testing.assert_close(seen["time"], ve.noise_level(t))  # NCSN's sigma_min (smax/smin)^t
-    revsde.ScoreAdapter(model, vp, time_input="log_sigma")(x, 0.5)
+    revsde.ScoreAdapter(model, vp, "score", time_input="log_sigma")(x, 0.5)
     torch.testing.assert_close(seen["time"], torch.log(vp.sigma(t[1]) / vp.alpha(t[1])).expand(3))
 
 
@@ -123,8 +123,11 @@ def test_conv_net_through_the_reverse_sde_flattened_and_not():
     net = TinyConvNet().double()
     adapter = revsde.ScoreAdapter(net, sde, prediction="eps")
     rsde = sde.reverse(adapter, event_shape=(1, 8, 8))
-    x_img = rsde.prior_sample(5, dtype=D64)
+    x_img = rsde.prior_sample((5, 1, 8, 8), dtype=D64)
     x_flat = x_img.reshape(5, 64)
+    assert rsde.prior_sample((5, 64)).shape == (5, 64)
+    with pytest.raises(ValueError, match="neither"):
+        rsde.prior_sample((5, 8, 8))
     s = torch.tensor(0.3, dtype=D64)
     torch.testing.assert_close(rsde.f(s, x_flat), rsde.f(s, x_img).reshape(5, 64))
     torch.testing.assert_close(rsde.f(torch.full((5,), 0.3, dtype=D64), x_img), rsde.f(s, x_img))
@@ -144,14 +147,14 @@ def test_bad_adapter_input():
     with pytest.raises(
         ValueError, match=r"time_input must be one of \['index', 'log_sigma', 'sigma', 't'\]"
     ):
-        revsde.ScoreAdapter(lambda x, t: x, sde, time_input="step")
+        revsde.ScoreAdapter(lambda x, t: x, sde, "score", time_input="step")
     with pytest.raises(ValueError, match="num_timesteps"):
-        revsde.ScoreAdapter(lambda x, t: x, sde, num_timesteps=1)
+        revsde.ScoreAdapter(lambda x, t: x, sde, "score", num_timesteps=1)
     with pytest.raises(TypeError, match="sde"):
-        revsde.ScoreAdapter(lambda x, t: x, object())
+        revsde.ScoreAdapter(lambda x, t: x, object(), "score")
     with pytest.raises(ValueError, match="model output has shape"):
-        revsde.ScoreAdapter(lambda x, t: x[:, :1], sde)(torch.zeros(3, 2), 0.5)
+        revsde.ScoreAdapter(lambda x, t: x[:, :1], sde, "score")(torch.zeros(3, 2), 0.5)
     with pytest.raises(TypeError, match="model must return"):
-        revsde.ScoreAdapter(lambda x, t: "nope", sde)(torch.zeros(3, 2), 0.5)
+        revsde.ScoreAdapter(lambda x, t: "nope", sde, "score")(torch.zeros(3, 2), 0.5)
     with pytest.raises(ValueError, match="batch size"):
-        revsde.ScoreAdapter(lambda x, t: x, sde)(torch.zeros(3, 2), torch.full((2,), 0.5))
+        revsde.ScoreAdapter(lambda x, t: x, sde, "score")(torch.zeros(3, 2), torch.full((2,), 0.5))

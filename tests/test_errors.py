@@ -51,7 +51,8 @@ def test_time_must_be_a_number_or_tensor(process):
 def test_per_sample_time_must_match_the_batch(process):
     x = torch.zeros(4, 3)
     t = torch.full((3,), 0.5)
-    for call in (lambda: process.marginal(x, t), lambda: process.f(t, x), lambda: process.g(t, x)):
+    calls = (lambda: process.perturbation_kernel(x, t), lambda: process.f(t, x))
+    for call in (*calls, lambda: process.g(t, x)):
         with pytest.raises(ValueError, match="batch size"):
             call()
 
@@ -61,7 +62,7 @@ def test_non_finite_states(process, bad):
     x = torch.zeros(4, 3)
     x[1, 2] = bad
     with pytest.raises(ValueError, match="x0"):
-        process.marginal(x, 0.5)
+        process.perturbation_kernel(x, 0.5)
     with pytest.raises(ValueError, match="x0"):
         process.perturb(x, 0.5)
     with pytest.raises(ValueError, match=r"\bx\b"):
@@ -75,12 +76,12 @@ def test_noise_shape(process):
 
 def test_integer_state_is_rejected(process):
     with pytest.raises(TypeError, match="floating"):
-        process.marginal(torch.zeros(4, 3, dtype=torch.long), 0.5)
+        process.perturbation_kernel(torch.zeros(4, 3, dtype=torch.long), 0.5)
 
 
 def test_validation_can_be_switched_off():
     sde = revsde.VPSDE(validate_args=False)
-    assert torch.isnan(sde.marginal(torch.full((2, 2), math.nan), 0.5)[0]).all()
+    assert torch.isnan(sde.perturbation_kernel(torch.full((2, 2), math.nan), 0.5)[0]).all()
 
 
 @pytest.mark.parametrize(

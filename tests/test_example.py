@@ -34,10 +34,12 @@ def test_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
     sde = revsde.VPSDE()
     net = ScoreMLP(2, hidden=32)
     gen = torch.Generator().manual_seed(0)
-    ema, losses = fit(net, sde, train, iterations=300, batch_size=128, lr=3e-3, generator=gen)
+    ema, losses = fit(
+        net, sde, train, prediction="eps", iterations=300, batch_size=128, lr=3e-3, generator=gen
+    )
     first, last = sum(losses[:50]) / 50, sum(losses[-50:]) / 50
     assert last < 0.85 * first, (first, last)
-    path = save_checkpoint(tmp_path / "m.pt", ema, sde, **info)
+    path = save_checkpoint(tmp_path / "m.pt", ema, sde, prediction="eps", **info)
     score, sde2, info2 = load_checkpoint(path)
     assert isinstance(sde2, revsde.VPSDE) and sde2.beta_max == sde.beta_max
     assert info2["name"] == "moons"
@@ -45,7 +47,7 @@ def test_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
     t = torch.full((5,), 0.4)
     torch.testing.assert_close(score.model(x, t), ema(x, t))
     with pytest.raises(TypeError, match="checkpoints hold"):
-        save_checkpoint(tmp_path / "bad.pt", ema, revsde.CosineVPSDE())
+        save_checkpoint(tmp_path / "bad.pt", ema, revsde.CosineVPSDE(), prediction="eps")
 
 
 def test_digits_are_dequantized_onto_minus_one_one():

@@ -19,7 +19,7 @@ def test_conditional_score_is_minus_noise_over_sigma(process):
     t = torch.tensor(0.4, dtype=D64)
     xt, eps = process.perturb(x0, t, generator=gen)
     xt.requires_grad_(True)
-    mean, std = process.marginal(x0, t)
+    mean, std = process.perturbation_kernel(x0, t)
     log_p = torch.distributions.Normal(mean, std).log_prob(xt).sum()
     (grad,) = torch.autograd.grad(log_p, xt)
     torch.testing.assert_close(grad, -eps / process.sigma(t))

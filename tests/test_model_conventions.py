@@ -120,14 +120,14 @@ def test_callable_time_input_and_diffusers_prediction_names():
 
     t = torch.tensor([0.2, 0.7], dtype=D64)
     x = torch.ones(2, 2, dtype=D64)
-    revsde.ScoreAdapter(model, sde, time_input=lambda sde, t: 1000 * t)(x, t)
+    revsde.ScoreAdapter(model, sde, "score", time_input=lambda sde, t: 1000 * t)(x, t)
     torch.testing.assert_close(seen["time"], 1000 * t)
     for alias, name in (("epsilon", "eps"), ("sample", "x0"), ("v_prediction", "v")):
         a = revsde.ScoreAdapter(model, sde, prediction=alias)
         b = revsde.ScoreAdapter(model, sde, prediction=name)
         torch.testing.assert_close(a(x, t), b(x, t))
     with pytest.raises(ValueError, match="time_input must be one of"):
-        revsde.ScoreAdapter(model, sde, time_input="step")
+        revsde.ScoreAdapter(model, sde, "score", time_input="step")
 
 
 def test_classifier_free_guidance_is_one_batched_call_in_prediction_space():

@@ -251,7 +251,7 @@ def test_model_processes_sample_train_and_score_on_cuda(kind):
     assert y.device.type == "cuda" and bool(torch.isfinite(y).all())
     assert moment_error(y.cpu(), Gaussian(MU, COV))[0] < 0.5
     net = revsde.models.nets.ScoreMLP(2).cuda().double()
-    loss = revsde.dsm_loss(net, sde, y, t_min=1e-3 * sde.T)
+    loss = revsde.dsm_loss(net, sde, y, prediction="eps", t_min=1e-3 * sde.T)
     loss.backward()
     assert loss.device.type == "cuda" and torch.isfinite(loss)
     if kind != "edm":

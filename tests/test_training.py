@@ -91,7 +91,7 @@ def test_eps_loss_is_ddpms_mse_and_reductions():
         return 0.3 * x + t[:, None, None, None]
 
     gen = torch.Generator().manual_seed(3)
-    loss = dsm_loss(net, sde, x0, reduction="none", generator=gen)
+    loss = dsm_loss(net, sde, x0, prediction="eps", reduction="none", generator=gen)
     gen = torch.Generator().manual_seed(3)
     t = 1e-5 + (1 - 1e-5) * torch.rand(64, generator=gen, dtype=D64)
     eps = torch.randn(x0.shape, generator=gen, dtype=D64)
@@ -99,7 +99,9 @@ def test_eps_loss_is_ddpms_mse_and_reductions():
     expected = (net(x_t, t) - eps).square().flatten(1).mean(1)
     torch.testing.assert_close(loss, expected)
     gen = torch.Generator().manual_seed(3)
-    total = dsm_loss(net, sde, x0, reduction="sum", event_reduction="sum", generator=gen)
+    total = dsm_loss(
+        net, sde, x0, prediction="eps", reduction="sum", event_reduction="sum", generator=gen
+    )
     torch.testing.assert_close(total, expected.sum() * 48)
 
 
@@ -116,6 +118,7 @@ def test_likelihood_weighting_with_importance_sampling_is_unbiased():
         net,
         sde,
         x0,
+        prediction="eps",
         weighting="likelihood",
         reduction="none",
         generator=torch.Generator().manual_seed(1),
@@ -124,6 +127,7 @@ def test_likelihood_weighting_with_importance_sampling_is_unbiased():
         net,
         sde,
         x0,
+        prediction="eps",
         weighting="likelihood",
         t_sampler="importance",
         reduction="none",
@@ -150,10 +154,34 @@ def test_bad_loss_arguments():
     sde = revsde.VPSDE()
     x0 = torch.zeros(4, 2)
     with pytest.raises(ValueError, match="weighting must be one of"):
-        dsm_loss(lambda x, t: x, sde, x0, weighting="snr")
+        dsm_loss(lambda x, t: x, sde, x0, prediction="eps", weighting="snr")
     with pytest.raises(ValueError, match="t_sampler must be one of"):
-        dsm_loss(lambda x, t: x, sde, x0, t_sampler="beta")
+        dsm_loss(lambda x, t: x, sde, x0, prediction="eps", t_sampler="beta")
     with pytest.raises(ValueError, match="reduction must be one of"):
-        dsm_loss(lambda x, t: x, sde, x0, reduction="max")
+        dsm_loss(lambda x, t: x, sde, x0, prediction="eps", reduction="max")
     with pytest.raises(ValueError, match="prediction must be one of"):
         dsm_loss(lambda x, t: x, sde, x0, prediction="noise")
+
+
+def test_a_network_is_trained_and_wrapped_with_one_stated_prediction():
+    """No default prediction: a network trained with dsm_loss's default and wrapped with
+    ScoreAdapter's would be silently misread when the two differ; both refuse to guess."""
+    sde = revsde.VPSDE()
+    x0 = torch.randn(8, 2, dtype=D64)
+    with pytest.raises(TypeError, match="needs prediction="):
+        dsm_loss(lambda x, t: x, sde, x0)
+    with pytest.raises(TypeError, match="prediction"):
+        revsde.ScoreAdapter(lambda x, t: x, sde)
+    adapter = revsde.ScoreAdapter(lambda x, t: x, sde, "eps")
+    torch.testing.assert_close(
+        dsm_loss(adapter, sde, x0, generator=torch.Generator().manual_seed(0)),
+        dsm_loss(
+            lambda x, t: x,
+            sde,
+            x0,
+            prediction="epsilon",
+            generator=torch.Generator().manual_seed(0),
+        ),
+    )
+    with pytest.raises(ValueError, match="reads 'eps'"):
+        dsm_loss(adapter, sde, x0, prediction="x0")

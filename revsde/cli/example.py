@@ -50,6 +50,7 @@ def train_example(
         net,
         sde,
         train,
+        prediction="eps",
         iterations=iterations,
         batch_size=batch_size,
         lr=lr,
@@ -57,7 +58,7 @@ def train_example(
         progress=progress,
     )
     seconds = time.perf_counter() - start
-    path = save_checkpoint(out / "model.pt", ema, sde, **info)
+    path = save_checkpoint(out / "model.pt", ema, sde, prediction="eps", **info)
     score, sde, _ = load_checkpoint(path)
     report: dict[str, Any] = {
         "data": data,

@@ -56,7 +56,8 @@ class ScoreAdapter(torch.nn.Module):
             ``(batch,)`` tensor in the convention of ``time_input``. It may return a tensor,
             a tuple led by one or an object with a ``.sample`` tensor (diffusers).
         sde: the forward process the network was trained on.
-        prediction: what the network predicts: "score", "eps", "x0", "v" (Salimans & Ho's
+        prediction: what the network predicts, required (a default would silently misread a
+            network trained on another): "score", "eps", "x0", "v" (Salimans & Ho's
             v = alpha eps - sigma x0) or "velocity" (flow matching's u = d x_t/dt), or
             diffusers' names "epsilon", "sample", "v_prediction", "flow_prediction".
         time_input: what the network is given as time: "t" (the continuous time), "index"
@@ -82,7 +83,7 @@ class ScoreAdapter(torch.nn.Module):
         self,
         model: Callable[..., object],
         sde: DiffusionSDE,
-        prediction: str = "score",
+        prediction: str,
         time_input: str | TimeMap = "t",
         num_timesteps: int | None = None,
         *,

@@ -22,7 +22,7 @@ PROCESSES = {
 
 
 def save_checkpoint(
-    path: str | Path, net: ScoreMLP, sde: DiffusionSDE, *, prediction: str = "eps", **info: Any
+    path: str | Path, net: ScoreMLP, sde: DiffusionSDE, *, prediction: str, **info: Any
 ) -> Path:
     """Write ``net`` (a ``ScoreMLP``), its process and ``info`` (data set, metrics...)."""
     name = next((k for k, (cls, _) in PROCESSES.items() if type(sde) is cls), None)

@@ -467,20 +467,23 @@ class ReverseSDE(torch.nn.Module):
 
     def prior_sample(
         self,
-        batch_size: int,
+        shape: tuple[int, ...] | torch.Size,
         *,
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
-        flatten: bool = False,
     ) -> Tensor:
-        """``batch_size`` draws of the forward process's prior, ``(batch, *event_shape)``
-        (or flattened); needs ``event_shape``."""
-        if self.event_shape is None:
-            raise ValueError("prior_sample needs the reverse SDE's event_shape")
-        shape = (
-            (batch_size, math.prod(self.event_shape))
-            if flatten
-            else (batch_size, *self.event_shape)
-        )
+        """Draws of the forward process's prior, the signature of
+        `DiffusionSDE.prior_sample`: ``shape`` is ``(batch, *event_shape)``, or
+        ``(batch, prod(event_shape))`` for the flattened states torchsde takes; with
+        ``event_shape`` set, any other shape is an error."""
+        shape = tuple(shape)
+        if self.event_shape is not None and len(shape) >= 1:
+            events = {tuple(self.event_shape), (math.prod(self.event_shape),)}
+            if shape[1:] not in events:
+                raise ValueError(
+                    f"shape {shape} is neither (batch, *event_shape) = (batch, "
+                    f"{', '.join(map(str, self.event_shape))}) nor its flattened form (batch, "
+                    f"{math.prod(self.event_shape)})"
+                )
         return self.sde.prior_sample(shape, generator=generator, dtype=dtype, device=device)

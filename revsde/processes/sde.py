@@ -197,8 +197,11 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
             yield
 
     # ----- transition and prior -----
-    def marginal(self, x0: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
-        """Mean alpha(t) x_0 and std sigma(t) (expanded to x_0's shape) of x_t | x_0."""
+    def perturbation_kernel(self, x0: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
+        """Mean alpha(t) x_0 and std sigma(t) (expanded to x_0's shape) of the perturbation
+        kernel p_0t(x_t | x_0) = N(alpha(t) x_0, sigma(t)^2 I) (Song et al. 2021, sec. 3.3).
+        The law of x_t itself, for data of a known law, is that law's ``marginal(sde, t)``
+        (``revsde.evaluation.targets``)."""
         check_finite("x0", x0, self.validate_args)
         t = self._time(t, like=x0)
         mean = per_sample(self._alpha(t), x0) * x0
@@ -214,7 +217,7 @@ class DiffusionSDE(torch.nn.Module, abc.ABC):
         generator: torch.Generator | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Draw x_t = alpha(t) x_0 + sigma(t) eps, eps ~ N(0, I); returns ``(x_t, eps)``."""
-        mean, std = self.marginal(x0, t)
+        mean, std = self.perturbation_kernel(x0, t)
         if noise is None:
             noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
         elif noise.shape != x0.shape:

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from .._checks import check_finite, check_real, per_sample
 from ..models.adapter import ScoreAdapter
+from ..predictions import TO_SCORE, canonical
 from ..processes.sde import DiffusionSDE
 
 WEIGHTINGS = ("sigma2", "likelihood")
@@ -63,7 +64,7 @@ def dsm_loss(
     sde: DiffusionSDE,
     x0: Tensor,
     *,
-    prediction: str = "eps",
+    prediction: str | None = None,
     time_input: str | Callable = "t",
     weighting: str | Callable[[DiffusionSDE, Tensor], Tensor] = "sigma2",
     t_sampler: str | Callable[..., Tensor] = "uniform",
@@ -79,6 +80,9 @@ def dsm_loss(
         model: a network ``model(x, time, **model_kwargs)`` predicting ``prediction`` with
             time convention ``time_input`` (as for ``ScoreAdapter``), or a ``ScoreAdapter``
             (whose own prediction and time input are used).
+        prediction: what the network predicts ("eps", "x0", "v", "score", "velocity" or
+            diffusers' names), required for a network as for ``ScoreAdapter``: the same
+            words wrap the trained network for sampling.
         weighting: ``"sigma2"``, ``"likelihood"`` or a callable ``(sde, t) -> lambda(t)``.
         t_sampler: ``"uniform"`` on [t_min, T]; ``"importance"``: p(t) proportional to
             g^2/sigma^2 (use with ``weighting="likelihood"``: the weight g^2/p(t) is then
@@ -111,11 +115,19 @@ def dsm_loss(
     t_min = check_real("t_min", t_min, low=0.0, strict=True)
     if t_min >= sde.T:
         raise ValueError(f"t_min must be < T = {sde.T}, got {t_min}")
-    adapter = (
-        model
-        if isinstance(model, ScoreAdapter)
-        else ScoreAdapter(model, sde, prediction=prediction, time_input=time_input)
-    )
+    if isinstance(model, ScoreAdapter):
+        if prediction is not None and canonical(prediction) != model.prediction:
+            raise ValueError(
+                f"prediction={prediction!r} but the ScoreAdapter reads {model.prediction!r}"
+            )
+        adapter = model
+    elif prediction is None:
+        raise TypeError(
+            "dsm_loss needs prediction= for a network: what it predicts, one of "
+            f"{sorted(TO_SCORE)} (or diffusers' names); wrap it for sampling with the same"
+        )
+    else:
+        adapter = ScoreAdapter(model, sde, prediction, time_input=time_input)
     n = x0.shape[0]
     tdtype = torch.float64 if x0.dtype == torch.float64 else torch.float32
     density = None
