@@ -37,9 +37,9 @@ import torch
 
 import revsde
 from revsde import solvers
-from revsde.evaluation.compare import gaussian_64, mixture_2d
 from revsde.evaluation.exact import exact_solve
 from revsde.evaluation.metrics import coupled_moment_error, mixture_moment_error
+from revsde.evaluation.problems import gaussian_64, mixture_2d
 
 D64 = torch.float64
 SDE_TOLS = (0.2, 0.1, 0.05, 0.02)

@@ -22,8 +22,10 @@ from pathlib import Path
 import torch
 
 import revsde
-from revsde.evaluation.compare import TARGETS, fit_slope, run_study
+from revsde.evaluation.compare import run_study
 from revsde.evaluation.exact import exact_solve
+from revsde.evaluation.problems import TARGETS
+from revsde.evaluation.results import fit_slope
 
 STEPS = (5, 10, 20, 50, 100, 200, 500)
 BUDGETS = (10, 20, 50)

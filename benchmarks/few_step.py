@@ -29,8 +29,8 @@ import torch
 
 import revsde
 from revsde import solvers
-from revsde.evaluation.compare import mixture_2d
 from revsde.evaluation.metrics import mixture_moment_error, sliced_w2
+from revsde.evaluation.problems import mixture_2d
 
 D64 = torch.float64
 NFES = (5, 10, 15, 20, 50)

@@ -31,7 +31,7 @@ import torchsde
 
 import revsde
 from revsde import solvers
-from revsde.evaluation.compare import mixture_2d
+from revsde.evaluation.problems import mixture_2d
 from revsde.solvers.problems import OU
 
 

@@ -30,8 +30,8 @@ import few_step
 import torch
 
 import revsde
-from revsde.evaluation.compare import mixture_2d
 from revsde.evaluation.metrics import mixture_moment_error
+from revsde.evaluation.problems import mixture_2d
 
 D64 = torch.float64
 

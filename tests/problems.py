@@ -24,8 +24,8 @@ __all__ = [
 def gaussian_probability_flow(sde, t_min=0.05, n_paths=64, seed=4):
     """The probability-flow ODE of N(mu, diag c) data and its exact end points.
 
-    (x_t - alpha_t mu) / sqrt(alpha_t^2 c + sigma_t^2) is constant along every path (DESIGN
-    §4), so from x_T the exact x_{t_min} is known. Returns ``(rode, x_T, exact)``."""
+    (x_t - alpha_t mu) / sqrt(alpha_t^2 c + sigma_t^2) is constant along every path (docs/math.md),
+    so from x_T the exact x_{t_min} is known. Returns ``(rode, x_T, exact)``."""
     from revsde.evaluation.targets import Gaussian
 
     d64 = torch.float64
@@ -48,13 +48,10 @@ def gaussian_reverse_sde(n_samples, *, probability_flow=False, seed=2):
     with t_min = 0.01, for weak-error tests. Returns ``(rsde, x_T, law)``: ``n_samples`` draws
     of the exact law at t_max and the exact law at t_min."""
     import revsde
-    from revsde.evaluation.targets import Gaussian
+    from revsde.evaluation.problems import gaussian_2d
 
-    d64 = torch.float64
     sde = revsde.VPSDE()
-    target = Gaussian(
-        torch.tensor([1.0, -1.0], dtype=d64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=d64)
-    )
+    target = gaussian_2d(torch.float64)
     rsde = sde.reverse(target.score(sde), t_min=0.01, probability_flow=probability_flow)
     gen = torch.Generator().manual_seed(seed)
     x_T = target.marginal(sde, rsde.t_max).sample(n_samples, generator=gen)

@@ -12,6 +12,7 @@ from problems import gaussian_probability_flow, gaussian_reverse_sde
 
 import revsde
 from revsde import solvers
+from revsde.evaluation.problems import gaussian_2d
 from revsde.solvers.adaptive import error_ratio
 from revsde.solvers.controller import PIController
 
@@ -26,7 +27,7 @@ def test_the_adaptive_methods_are_registered():
 @pytest.mark.parametrize("kind", ["vp", "ve"])
 @pytest.mark.parametrize("method", ["bosh3", "dopri5", "dpmpp_2s", "dpmpp_3s"])
 def test_ode_error_falls_in_proportion_to_the_tolerance(method, kind):
-    """On the exact probability-flow path of a Gaussian target (DESIGN §4) the global error
+    """On the exact probability-flow path of a Gaussian target (docs/math.md) the global error
     follows rtol (= atol) with a log-log slope near 1, and the evaluations grow as it falls."""
     sde = revsde.VPSDE() if kind == "vp" else revsde.VESDE(0.01, 10.0)
     rode, x_T, exact = gaussian_probability_flow(sde)
@@ -323,10 +324,9 @@ def test_ggf_scaled_tolerance_weak_error_falls_with_atol(kind, scale):
     revsde.evaluation.exact): the discretization error falls with atol (slopes: noise 1.27 VP,
     1.30 VE; data 1.17 VP, 1.18 VE) and the evaluations grow."""
     from revsde.evaluation.exact import exact_solve
-    from revsde.evaluation.targets import Gaussian
 
     sde = revsde.VPSDE() if kind == "vp" else revsde.VESDE(0.01, 10.0)
-    target = Gaussian([1.0, -1.0], [[1.0, 0.5], [0.5, 0.8]])
+    target = gaussian_2d()
     rsde = sde.reverse(target.score(sde))
     x_T = torch.randn(2000, 2, dtype=D64, generator=torch.Generator().manual_seed(0))
     x_T = x_T * float(sde.sigma(torch.tensor(rsde.t_max, dtype=D64)))

@@ -87,14 +87,36 @@ def test_device_and_out_are_checked_before_the_study(tmp_path, capsys, monkeypat
 
 
 def test_bit_identical_methods_share_one_curve():
-    from revsde.cli.commands import identical_curves
-    from revsde.evaluation.compare import Run, Study
+    from revsde.evaluation.report import identical_curves
+    from revsde.evaluation.results import Run, Study
 
     study = Study("vp", "mixture2d", 10, 0, "float64", "cpu", 0.1, 0.1)
     for method, err in (("euler", 0.5), ("milstein", 0.5), ("heun", 0.2)):
         study.runs.append(Run(method, 10, 10, err, err, 0.0))
         study.slopes[method] = None
     assert identical_curves(study) == [["euler", "milstein"], ["heun"]]
+
+
+def test_compare_json_is_strict_json_with_null_for_a_missing_number(tmp_path):
+    """An exact study has no sliced W2 (NaN in the run): the JSON says null, which strict
+    readers accept, where Python's json wrote a bare NaN."""
+    import json
+    import math
+
+    from revsde.evaluation.report import write_outputs
+    from revsde.evaluation.results import Run, Study
+
+    study = Study("vp", "gaussian2d", 0, 0, "float64", "cpu", 0.0, 0.0, exact=True)
+    study.runs.append(Run("euler", 10, 10, math.nan, 0.1, 0.0, kl=math.inf))
+    study.slopes["euler"] = None
+    path = write_outputs(study, tmp_path)[0]
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    data = json.loads(path.read_text(), parse_constant=refuse)
+    assert data["runs"][0]["sliced_w2"] is None and data["runs"][0]["kl"] is None
+    assert data["runs"][0]["moment_w2"] == 0.1
 
 
 def test_each_method_runs_on_its_preferred_grid_unless_one_is_given(tmp_path):
@@ -179,7 +201,7 @@ def test_repeated_seeds_give_confidence_intervals_and_budgets_name_the_winners(t
 
 
 def test_budget_and_target_summaries():
-    from revsde.evaluation.compare import Run, Study, best_per_budget, fewest_evaluations
+    from revsde.evaluation.results import Run, Study, best_per_budget, fewest_evaluations
 
     study = Study("vp", "gaussian2d", 10, 0, "float64", "cpu", 0.01, 0.01)
     study.runs = [

@@ -1,4 +1,4 @@
-"""Coefficients against their defining identities (DESIGN §4) and the closed-form table."""
+"""Coefficients against their defining identities (docs/math.md) and the closed-form table."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_alpha_is_exp_of_int_f(kind, data, t):
     assert float(sde.alpha(_t(t))) == pytest.approx(math.exp(integral), rel=1e-8)
 
 
-# ----- the table of DESIGN §4, written out independently in plain math -----
+# ----- the table of docs/math.md, written out independently in plain math -----
 
 
 @given(smin=st.floats(1e-3, 1.0), ratio=st.floats(2.0, 1e4), t=st.floats(0.0, 1.0))

@@ -19,7 +19,7 @@ from test_targets import mixture_2d
 
 import revsde
 from revsde import solvers
-from revsde.evaluation.targets import Gaussian
+from revsde.evaluation.problems import gaussian_2d
 
 D64 = torch.float64
 BAND = 0.2
@@ -92,9 +92,7 @@ def test_strong_order_of_euler_on_the_reverse_vp_sde():
     """Reverse VP SDE of a 2-D Gaussian against an SRA1 reference on a 1024-step grid of the
     same path: Euler is strong order 1 here (the noise is additive)."""
     sde = revsde.VPSDE()
-    target = Gaussian(
-        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-    )
+    target = gaussian_2d(D64)
     rsde = sde.reverse(target.score(sde), t_min=0.01)
     # rescale the reverse clock onto [0, 1] so that the grids are exact binary fractions
     x_T = target.marginal(sde, rsde.t_max).sample(1000, generator=torch.Generator().manual_seed(1))
@@ -183,9 +181,7 @@ def test_every_method_samples_the_data_law(method):
     """Every registered method (on the ODE if it is ODE-only) takes the exact law at t_max to
     the exact law at t_min: mean and covariance within Monte Carlo error at 400 steps."""
     sde = revsde.VPSDE()
-    target = Gaussian(
-        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-    )
+    target = gaussian_2d(D64)
     solver = solvers.resolve(method)
     rsde = sde.reverse(target.score(sde), probability_flow=solver.ode_only, t_min=0.01)
     x_T = target.marginal(sde, rsde.t_max).sample(4000, generator=torch.Generator().manual_seed(7))

@@ -9,21 +9,21 @@ import pytest
 import torch
 
 from revsde import solvers
-from revsde.evaluation.compare import (
+from revsde.evaluation.compare import run_study
+from revsde.evaluation.metrics import (
+    coupled_moment_error,
+    mixture_moment_deviations,
+    mixture_moment_error,
+)
+from revsde.evaluation.monte_carlo import (
     EXTRA_PATH_BYTES,
     MORE_DRAWS_STEPS,
     REFERENCE_COARSE_STRIDE,
     REFERENCE_SDE_STEPS,
     SDE_SAMPLES_FACTOR,
     default_sde_samples,
-    mixture_2d,
-    run_study,
 )
-from revsde.evaluation.metrics import (
-    coupled_moment_error,
-    mixture_moment_deviations,
-    mixture_moment_error,
-)
+from revsde.evaluation.problems import mixture_2d
 from revsde.sampling.brownian import GridBrownianPath, StackedBrownianPath
 
 D64 = torch.float64
@@ -252,7 +252,7 @@ def test_the_coupled_error_is_the_weak_error_against_the_exact_law(study, method
 
 
 def test_the_budget_table_ranks_coupled_errors_by_their_upper_bound():
-    from revsde.evaluation.compare import Run, Study, best_per_budget, fewest_evaluations
+    from revsde.evaluation.results import Run, Study, best_per_budget, fewest_evaluations
 
     study = Study("vp", "mixture2d", 10, 0, "float64", "cpu", 0.1, 0.1, metric="coupled")
     study.runs = [

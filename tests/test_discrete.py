@@ -1,4 +1,4 @@
-"""The DDPM and SMLD chains, and their continuum limits (DESIGN §4)."""
+"""The DDPM and SMLD chains, and their continuum limits (docs/math.md)."""
 
 from __future__ import annotations
 

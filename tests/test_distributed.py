@@ -15,12 +15,9 @@ import torch.multiprocessing as mp
 
 import revsde
 from revsde.distributed import likelihood_job, merge, sample_job
-from revsde.evaluation.targets import Gaussian
+from revsde.evaluation.problems import gaussian_2d
 
-TARGET = Gaussian(
-    torch.tensor([1.0, -1.0], dtype=torch.float64),
-    torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=torch.float64),
-)
+TARGET = gaussian_2d(torch.float64)
 N, BATCH = 10, 3  # four chunks: 3, 3, 3, 1
 
 

@@ -11,13 +11,11 @@ import torch
 import revsde
 from revsde import solvers
 from revsde.evaluation.exact import NotExact, eigenbasis, exact_solve, exact_support
-from revsde.evaluation.targets import Gaussian
+from revsde.evaluation.problems import gaussian_2d
 from revsde.sampling.sample import default_spacing
 
 D64 = torch.float64
-TARGET = Gaussian(
-    torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-)
+TARGET = gaussian_2d(D64)
 PROCESSES = {"vp": revsde.VPSDE, "ve": lambda: revsde.VESDE(0.01, 20.0)}
 EXACT = sorted(m for m in solvers.SOLVERS if exact_support(m) is None)
 VARIANTS = [(m, {}) for m in EXACT] + [
@@ -64,7 +62,7 @@ def test_exact_law_agrees_with_monte_carlo(kind, method, options):
 def test_probability_flow_euler_exact_w2_is_the_pathwise_error():
     """On the probability-flow ODE from the true law of x_T, Euler's output and the exact flow
     are both affine in x_T with positive slopes, so the exact W2 equals the pathwise RMS error,
-    computed here from the exact flow map of Gaussian data (DESIGN §4: along each eigen-
+    computed here from the exact flow map of Gaussian data (docs/math.md: along each eigen-
     direction (x - alpha mu)/sqrt(v(t)) is constant) on 10^5 paths."""
     sde = revsde.VPSDE()
     ex = exact_solve(

@@ -87,7 +87,7 @@ def test_the_checkpoint_study_couples_sde_runs_to_their_reference(tmp_path):
 
     import torchsde
 
-    from revsde.evaluation.compare import run_checkpoint_study
+    from revsde.evaluation.checkpoint_study import run_checkpoint_study
     from revsde.sampling.coupling import coupled_feature_error, fourier_features
 
     sklearn_or_skip()

@@ -1,4 +1,4 @@
-"""The score <-> noise relation and the VE == VP correspondence of DESIGN §4."""
+"""The score <-> noise relation and the VE == VP correspondence of docs/math.md."""
 
 from __future__ import annotations
 

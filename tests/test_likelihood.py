@@ -9,12 +9,11 @@ import torch
 
 import revsde
 from revsde.evaluation.likelihood import bits_per_dim, log_likelihood
-from revsde.evaluation.targets import Gaussian, GaussianMixture
+from revsde.evaluation.problems import gaussian_2d
+from revsde.evaluation.targets import GaussianMixture
 
 D64 = torch.float64
-GAUSS = Gaussian(
-    torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-)
+GAUSS = gaussian_2d(D64)
 MIXTURE = GaussianMixture(
     torch.tensor([0.6, 0.4], dtype=D64),
     torch.tensor([[-2.0, 0.0], [2.0, 1.0]], dtype=D64),

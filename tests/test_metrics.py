@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from revsde.evaluation.compare import mixture_2d
 from revsde.evaluation.metrics import (
     mixture_moment_deviations,
     mixture_moment_error,
     mixture_moment_features,
     two_level_feature_error,
 )
+from revsde.evaluation.problems import mixture_2d
 from revsde.sampling.coupling import coupled_feature_error
 
 D64 = torch.float64

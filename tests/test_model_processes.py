@@ -14,11 +14,11 @@ from scipy import integrate
 
 import revsde
 from revsde import solvers
+from revsde.evaluation.problems import gaussian_2d
 from revsde.evaluation.targets import Gaussian
 
 D64 = torch.float64
-MU = torch.tensor([1.0, -1.0], dtype=D64)
-COV = torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
+MU, COV = gaussian_2d(D64).mean, gaussian_2d(D64).covariance
 
 
 def linear_table(n: int, start: float = 1e-4, end: float = 0.02) -> revsde.DiscreteVPSDE:

@@ -80,7 +80,7 @@ def test_a_wrong_reverse_drift_is_caught():
 @pytest.mark.parametrize("kind", ["vp", "subvp", "ve", "cosine"])
 def test_probability_flow_matches_its_exact_solution_at_order_one(kind):
     """For N(mu, diag c) data, (x_t - alpha_t mu) / sqrt(alpha_t^2 c + sigma_t^2) is constant along
-    every ODE path (DESIGN §4). torchsde's Euler error against it falls at order 1 in dt."""
+    every ODE path (docs/math.md). torchsde's Euler error against it falls at order 1 in dt."""
     rode, x_T, exact = gaussian_probability_flow(PROCESSES[kind]())
     steps = [25, 50, 100, 200, 400]
     errors = [float((integrate(rode, x_T, n) - exact).abs().max()) for n in steps]

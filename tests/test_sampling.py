@@ -15,6 +15,7 @@ from test_targets import mixture_2d
 
 import revsde
 from revsde import solvers
+from revsde.evaluation.problems import gaussian_2d
 from revsde.evaluation.targets import Gaussian
 from revsde.solvers import SOLVERS
 from revsde.solvers.problems import GBM, OU, GeneralNoise
@@ -178,7 +179,7 @@ def test_dynamic_thresholding_follows_saharia_et_al():
 @pytest.mark.parametrize("method", sorted(SOLVERS))
 def test_every_method_runs_in_half_precision(method, dtype):
     sde = revsde.VPSDE()
-    target = Gaussian(torch.tensor([1.0, -1.0]), torch.tensor([[1.0, 0.5], [0.5, 0.8]]))
+    target = gaussian_2d()
     solver = solvers.resolve(method)
     rsde = sde.reverse(target.score(sde), probability_flow=solver.ode_only, t_min=0.01)
     n = 4000
@@ -369,9 +370,7 @@ def test_ancestral_offers_both_variances_and_beta_measures_better_on_vp():
     the paper's beta is far closer to the exact law than the posterior variance, which
     under-disperses (measured table in the solvers guide)."""
     sde = revsde.VPSDE()
-    target = Gaussian(
-        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-    )
+    target = gaussian_2d(D64)
     rsde = sde.reverse(target.score(sde))
     law = target.marginal(sde, rsde.t_min)
     x_T = target.marginal(sde, rsde.t_max).sample(
@@ -510,9 +509,7 @@ def test_adaptive_ode_sampling_reaches_the_target():
     mean and covariance match the exact law at t_min within a few standard errors (20 000
     samples: about 0.007 for the mean)."""
     sde = revsde.VPSDE()
-    target = Gaussian(
-        torch.tensor([1.0, -1.0], dtype=D64), torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-    )
+    target = gaussian_2d(D64)
     x = revsde.sample(
         sde,
         target.score(sde),

@@ -9,18 +9,14 @@ from conftest import assert_cov, assert_mean, projection_ks_pvalue
 from scipy import stats
 from scipy.special import logsumexp
 
+from revsde.evaluation import problems
 from revsde.evaluation.targets import Gaussian, GaussianMixture
 
 D64 = torch.float64
 
 
 def mixture_2d() -> GaussianMixture:
-    weights = torch.tensor([0.5, 0.3, 0.2], dtype=D64)
-    means = torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, -3.0]], dtype=D64)
-    covs = torch.tensor(
-        [[[1.0, 0.6], [0.6, 0.8]], [[0.3, -0.1], [-0.1, 0.5]], [[0.6, 0.0], [0.0, 0.05]]], dtype=D64
-    )
-    return GaussianMixture(weights, means, covs)
+    return problems.mixture_2d(D64)
 
 
 def gaussian_5d() -> Gaussian:

@@ -9,13 +9,12 @@ import torch
 from scipy import integrate
 
 import revsde
-from revsde.evaluation.targets import Gaussian
+from revsde.evaluation.problems import gaussian_2d
 from revsde.training import ImportanceSampler, dsm_loss
 
 D64 = torch.float64
-MU = torch.tensor([1.0, -1.0], dtype=D64)
-COV = torch.tensor([[1.0, 0.5], [0.5, 0.8]], dtype=D64)
-TARGET = Gaussian(MU, COV)
+TARGET = gaussian_2d(D64)
+MU, COV = TARGET.mean, TARGET.covariance
 N = 200_000
 
 

@@ -8,14 +8,14 @@ import torch
 
 import revsde
 from revsde.evaluation.exact import exact_solve
-from revsde.evaluation.targets import Gaussian
+from revsde.evaluation.problems import gaussian_2d
 from revsde.sampling.coupling import fourier_features
 
 D64 = torch.float64
 
 
 def gaussian():
-    return Gaussian([1.0, -1.0], [[1.0, 0.5], [0.5, 0.8]])
+    return gaussian_2d()
 
 
 @pytest.mark.parametrize(("method", "steps"), [("unipc", 4), ("dpmpp_2m", 4), ("heun", 3)])
