@@ -28,22 +28,15 @@ from .diffusion.sa_solver import SASolver
 from .diffusion.unipc import UniPC
 from .euler import EulerMaruyama
 from .ggf import GottaGoFast
-from .integrate import (
-    DEFAULT_ATOL,
-    DEFAULT_RTOL,
-    Solution,
-    SolveStats,
-    StepInfo,
-    TorchsdeConventionWarning,
-    sdeint,
-    solve,
-)
+from .integrate import DEFAULT_ATOL, DEFAULT_RTOL, sdeint, solve
 from .milstein import Milstein, MilsteinDerivativeFree
 from .protocols import DiscreteReverseSDE, LogSNRClock, MarginalCoefficients, SemiLinearSDE
 from .registry import SOLVERS, resolve
 from .rk_pairs import BogackiShampine, DormandPrince
 from .runge_kutta import RK4, Heun
+from .solution import Solution, SolveStats, StepInfo
 from .sra import SRA1
+from .torchsde_compat import TorchsdeConventionWarning
 
 __all__ = [
     "DDIM",

@@ -11,12 +11,9 @@ torchsde would take its default dt = 1e-3 steps, asks to be told (see ``sdeint``
 from __future__ import annotations
 
 import contextlib
-import itertools
-import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -25,91 +22,22 @@ from .adaptive import check_tolerances, solve_adaptive
 from .base import NOISE_TYPES, NonFiniteError, Solver
 from .controller import PIController
 from .finite import FiniteWatch, forward_time, where_non_finite, window_for
+from .grid import check_dt, check_times, fixed_steps, interpolate, timed
 from .noise import BrownianNoise, NoNoise, PerSampleNoise, RandnNoise
 from .protocols import evaluations, missing
 from .registry import resolve
-
-
-class TorchsdeConventionWarning(UserWarning):
-    """A call whose result would differ markedly from ``torchsde.sdeint`` with the same
-    arguments (see the table in the solvers guide)."""
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "<not given>"
-
-
-#: ``sdeint``'s default dt: not given (torchsde's default would be 1e-3)
-UNSET: Any = _Unset()
+from .solution import Solution, SolveStats, StepInfo
+from .torchsde_compat import (
+    UNSET,
+    TorchsdeConventionWarning,
+    check_torchsde_call,
+    check_torchsde_only,
+)
 
 #: the tolerances of adaptive solves, wherever one is run (``sdeint``, ``solve``,
 #: ``revsde.sample``, ``revsde.log_likelihood``): Song et al.'s likelihood setting
 DEFAULT_RTOL = 1e-5
 DEFAULT_ATOL = 1e-5
-
-#: method names torchsde accepts and revsde has no scheme under, and what to use instead
-TORCHSDE_ONLY = {
-    "srk": "torchsde's 'srk' is Rößler's stochastic Runge–Kutta method; for additive noise "
-    "(every revsde diffusion) it is SRA1, method='sra1'; for other noise use torchsde.sdeint",
-    **{
-        name: f"torchsde's {name!r} integrates Stratonovich SDEs and revsde's methods Itô "
-        "SDEs: use torchsde.sdeint, or an Itô method such as 'euler' or 'milstein'"
-        for name in ("midpoint", "euler_heun", "reversible_heun", "adjoint_reversible_heun")
-    },
-    "log_ode": "torchsde's 'log_ode' (log-ODE method) is not implemented in revsde: use "
-    "torchsde.sdeint",
-}
-#: method names both libraries accept: called without dt, torchsde steps at dt = 1e-3
-TORCHSDE_SHARED = ("euler", "milstein", "heun")
-
-
-@dataclass
-class SolveStats:
-    """What a solve cost. ``nfe`` counts evaluations of the model: drift calls plus the
-    direct model evaluations that a method's protocols name (``predict_x0``,
-    ``predict_score``; a reverse SDE's drift evaluates the model once too)."""
-
-    steps: int
-    nfe: int
-    drift_evals: int
-    model_evals: int
-    diffusion_evals: int
-    rejected_steps: int = 0
-    accepted_times: tuple[float, ...] | None = None  # the grid an adaptive solve chose
-
-
-class Solution(NamedTuple):
-    """What ``solve`` returns: the states (at ``ts``, or the final state with ``final_only``)
-    and what the solve cost; ``ys, stats = solve(...)`` unpacks it."""
-
-    ys: Tensor
-    stats: SolveStats
-
-
-@dataclass(frozen=True)
-class StepInfo:
-    """What a ``callback`` sees after each accepted step.
-
-    Attributes:
-        step: index of the step just taken, from 0.
-        n_steps: the number of steps in the solve.
-        t0, t1: the step's start and end in the integration clock (for a revsde reverse SDE,
-            the reverse clock s; ``time`` gives the forward time).
-        y: the state at ``t1``. Do not modify it in place.
-        denoised: the data prediction x0_hat of the last model evaluation, where the SDE
-            provides one (revsde's reverse SDEs do), else ``None``.
-        time: the forward diffusion time at ``t1`` where the SDE maps its clock to one
-            (``sde.forward_time``), else ``t1``.
-    """
-
-    step: int
-    n_steps: int
-    t0: float
-    t1: float
-    y: Tensor
-    denoised: Tensor | None
-    time: float
 
 
 class _Counted:
@@ -197,93 +125,6 @@ def _check_state(y0: Any, noise_type: str) -> Tensor:
     return y0
 
 
-def _check_times(ts: Any, y0: Tensor) -> list[float]:
-    if isinstance(ts, Tensor):
-        if ts.device != y0.device:
-            raise ValueError(
-                f"ts is on {ts.device} but y0 is on {y0.device}; put them on one device"
-            )
-        if ts.dim() != 1:
-            raise ValueError(f"ts must be 1-d, got shape {tuple(ts.shape)}")
-        times = ts.detach().double().cpu().tolist()
-        if ts.dtype in (torch.float16, torch.bfloat16) and len(set(times)) < len(times):
-            raise ValueError(
-                f"ts in {ts.dtype} rounds distinct times onto one another: keep ts in float32 "
-                "or float64 (the state may be half precision)"
-            )
-    elif isinstance(ts, Sequence) and all(isinstance(t, (int, float)) for t in ts):
-        times = [float(t) for t in ts]
-    else:
-        raise TypeError("ts must be a 1-d tensor or a sequence of floats")
-    if len(times) < 2:
-        raise ValueError(f"ts must hold at least two times, got {len(times)}")
-    if not all(math.isfinite(t) for t in times):
-        raise ValueError("ts contains NaN or inf")
-    if any(b <= a for a, b in itertools.pairwise(times)):
-        raise ValueError("ts must be strictly increasing")
-    return times
-
-
-def _check_dt(dt: Any) -> float | None:
-    if dt is None or dt is UNSET:
-        return None
-    if isinstance(dt, Tensor) and dt.numel() == 1:
-        dt = float(dt)
-    if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive finite number (or None), got {dt!r}")
-    return float(dt)
-
-
-def _fixed_steps(times: list[float], dt: float | None) -> tuple[int, Iterator[float]]:
-    """The number of steps of a fixed-step solve and its grid points, generated lazily so
-    that memory does not grow with the number of steps: ``times`` themselves without ``dt``;
-    with it, torchsde's grid t0 + k dt from ts[0], the last step cut short at ts[-1] (outputs
-    between the points are interpolated)."""
-    if dt is None:
-        return len(times) - 1, iter(times)
-    t0, end = times[0], times[-1]
-    n = max(1, math.ceil((end - t0) / dt))
-    while n > 1 and t0 + (n - 1) * dt >= end:
-        n -= 1
-    while t0 + n * dt < end:
-        n += 1
-    return n, itertools.chain((t0 + k * dt for k in range(n)), (end,))
-
-
-def _timed(points: Iterator[float], prepare, dtype, device, chunk: int = 256):
-    """The steps between consecutive ``points``, as (t0, t1) floats and 0-d tensors: views of
-    one tensor per ``chunk`` steps, built by a single copy to the device (a tensor per step
-    would be a fill kernel each, or a blocking copy). Where the SDE has ``prepare_times``, it
-    is told each chunk's tensor first, so that it can compute the chunk's coefficients in one
-    vectorized pass; memory stays bounded by the chunk."""
-    points = iter(points)
-    block = list(itertools.islice(points, chunk + 1))
-    last = None
-    while len(block) > 1:
-        ends = torch.tensor(block, dtype=dtype, device=device)
-        if prepare is not None:
-            prepare(ends)
-        views = list(ends.unbind())
-        if last is not None:
-            # a step starts at the very tensor the previous one ended at: solvers that reuse
-            # an evaluation across steps (FSAL pairs) recognise their time by identity
-            views[0] = last
-        for i in range(len(block) - 1):
-            yield block[i], block[i + 1], views[i], views[i + 1]
-        last = views[-1]
-        block = [block[-1], *itertools.islice(points, chunk)]
-
-
-def _interpolate(a: float, b: float, y_a: Tensor, y_b: Tensor, t: float) -> Tensor:
-    """The state at ``t`` in [a, b] on the line between the step's ends (torchsde's output
-    rule between step points)."""
-    if t == b:
-        return y_b
-    if t == a:
-        return y_a
-    return y_a + ((t - a) / (b - a)) * (y_b - y_a)
-
-
 def _check_fit(solver: Solver, sde: Any, method_name: str) -> None:
     if sde.noise_type not in NOISE_TYPES:
         raise ValueError(
@@ -332,21 +173,6 @@ def _noise_shape(sde: Any, t0: Tensor, y0: Tensor) -> tuple[int, ...]:
             f"{sde.noise_type} noise, got {tuple(g.shape)}"
         )
     return (y0.shape[0], g.shape[2])
-
-
-def _torchsde_only(**given: Any) -> None:
-    """torchsde arguments that this loop does not implement: a clear error, never ignored."""
-    unsupported = {
-        "names": "rename the SDE's methods to f and g instead",
-        "logqp": "the KL term of latent SDEs is not implemented",
-        "extra": "solvers keep their state internally",
-        "extra_solver_state": "solvers keep their state internally",
-    }
-    for name, value in given.items():
-        if value:
-            raise NotImplementedError(
-                f"sdeint: {name}={value!r} is not supported: {unsupported[name]}"
-            )
 
 
 def sdeint(
@@ -440,7 +266,7 @@ def sdeint(
             an error that names that step, its times and what produced the NaN or inf.
         **solver_options: passed to the solver's constructor (e.g. ``n_corrector_steps``).
     """
-    _torchsde_only(
+    check_torchsde_only(
         names=names,
         logqp=logqp,
         extra=extra,
@@ -451,7 +277,7 @@ def sdeint(
         if overlap:
             raise TypeError(f"solver options {overlap} given both in options= and as keywords")
         solver_options = {**options, **solver_options}
-    _check_torchsde_call(method, dt, adaptive)
+    check_torchsde_call(method, dt, adaptive)
     if dt is UNSET and not adaptive and isinstance(ts, (Tensor, Sequence)) and len(ts) == 2:
         warnings.warn(
             "sdeint: ts holds two times and dt is not given, so this is a single step from "
@@ -531,29 +357,6 @@ def solve(
     )
 
 
-def _check_torchsde_call(method: Any, dt: Any, adaptive: bool) -> None:
-    """Refuse the ``sdeint`` calls whose torchsde result would differ (see ``sdeint``)."""
-    if method is None:
-        raise ValueError(
-            "sdeint needs a method: torchsde's default 'srk' is not one of revsde's; pass "
-            f"method= one of {sorted(_registered())}"
-        )
-    if isinstance(method, str) and method in TORCHSDE_ONLY:
-        raise ValueError(f"method {method!r}: {TORCHSDE_ONLY[method]}")
-    if dt is UNSET and not adaptive and isinstance(method, str) and method in TORCHSDE_SHARED:
-        raise ValueError(
-            f"sdeint(method={method!r}) without dt: torchsde would take steps of its default "
-            "dt = 1e-3, revsde one step per interval of ts. Pass dt=None to step on the grid "
-            "ts, or dt=<step size> for torchsde's fixed steps"
-        )
-
-
-def _registered() -> list[str]:
-    from .registry import SOLVERS
-
-    return list(SOLVERS)
-
-
 def _integrate(
     sde: Any,
     y0: Tensor,
@@ -582,14 +385,14 @@ def _integrate(
             raise TypeError(f"sde must follow the torchsde protocol: it has no {attr!r}")
     _check_fit(solver, sde, method_name)
     y0 = _check_state(y0, sde.noise_type)
-    times = _check_times(ts, y0)
-    dt = _check_dt(dt)
+    times = check_times(ts, y0)
+    dt = check_dt(dt)
     if adaptive:
         _check_adaptive(solver, method_name, generator, callback, progress)
         check_tolerances(rtol, atol, dt_min, max_steps)
         n_steps, points = len(times) - 1, iter(times)
     else:
-        n_steps, points = _fixed_steps(times, dt)
+        n_steps, points = fixed_steps(times, dt)
     # Times and coefficients stay in float32/float64 whatever the state's precision.
     tdtype = torch.float64 if y0.dtype == torch.float64 else torch.float32
 
@@ -628,7 +431,7 @@ def _integrate(
         outputs = [y0] if not final_only else []
         pending = 1  # the next output time's index in ``times``
         prepare = getattr(sde, "prepare_times", None)
-        grid = _timed(points, prepare if callable(prepare) else None, tdtype, y0.device)
+        grid = timed(points, prepare if callable(prepare) else None, tdtype, y0.device)
         # with a callback, no step may show it a state that has not been checked
         watch = FiniteWatch(counted, n_steps, 1 if callback is not None else window_for(y0))
         if progress:
@@ -645,7 +448,7 @@ def _integrate(
                 watch.after_step(k, a, b, t0, y_prev, y)
             while pending < len(times) and times[pending] <= b:
                 if not final_only:
-                    outputs.append(_interpolate(a, b, y_prev, y, times[pending]))
+                    outputs.append(interpolate(a, b, y_prev, y, times[pending]))
                 pending += 1
             if callback is not None:
                 info = StepInfo(k, n_steps, a, b, y, _last_denoised(sde), forward_time(sde, b))
