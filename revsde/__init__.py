@@ -6,7 +6,7 @@ closed-form targets, exact output laws on Gaussians, likelihoods, the training l
 discrete chains the SDEs generalize. The docs site (docs/) describes the API.
 """
 
-from . import evaluation, models, processes, sampling, training
+from . import evaluation, models, processes, sampling, solvers, training
 from .evaluation.likelihood import bits_per_dim, log_likelihood
 from .models.adapter import ScoreAdapter
 from .processes import (
@@ -52,6 +52,7 @@ __all__ = [
     "sample",
     "sampling",
     "sdeint",
+    "solvers",
     "training",
     "tune_grid",
     "ve_to_vp",

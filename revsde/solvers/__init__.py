@@ -10,8 +10,10 @@ each method name to its class; ``resolve`` turns a name, a class or an instance 
 ``sdeint`` takes torchsde's arguments; ``solve`` also returns what the solve cost.
 """
 
+from . import problems, protocols
 from .base import Noise, NonFiniteError, Solver
 from .controller import PIController
+from .diffusion import exponential
 from .diffusion.ddim import DDIM
 from .diffusion.discrete import Ancestral, ReverseDiffusion
 from .diffusion.dpm_solver import (
@@ -79,6 +81,9 @@ __all__ = [
     "StepInfo",
     "TorchsdeConventionWarning",
     "UniPC",
+    "exponential",
+    "problems",
+    "protocols",
     "resolve",
     "sdeint",
     "solve",

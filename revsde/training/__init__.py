@@ -2,7 +2,8 @@
 (``dsm``), the training loop ``fit`` (``loop``) and the toy datasets of the worked example
 (``datasets``)."""
 
+from . import datasets
 from .dsm import ImportanceSampler, dsm_loss
 from .loop import fit
 
-__all__ = ["ImportanceSampler", "dsm_loss", "fit"]
+__all__ = ["ImportanceSampler", "datasets", "dsm_loss", "fit"]
