@@ -4,7 +4,8 @@ A thin layer, no new engine. A job of N items (samples to draw, or data points t
 cut into chunks of ``batch_size`` consecutive items, chunk j holding items
 [j B, (j + 1) B); rank r of a world of W processes computes the chunks j with j mod W = r and
 writes each to ``out/chunk-<j>.pt`` (atomically: a temporary file renamed). Sample i draws its
-prior and its noise from its own generator seeded by (seed, i) (``sample_seed``), and a chunk's
+prior and its noise from its own counter-based stream keyed by (seed, i) (``sample_seed``;
+``revsde.solvers.counter``), and a chunk's
 computation does not depend on which rank runs it, so the merged result is bitwise the same
 for every world size, one process included. A rerun skips the chunks already on disk (resume).
 ``out/manifest.json`` records the job (seed, method, steps, grid, process, shapes, versions);
@@ -35,6 +36,10 @@ from .processes.sde import DiffusionSDE
 from .sampling.sample import sample
 
 MANIFEST = "manifest.json"
+
+
+#: how sample i's noise is drawn from its seed (``revsde.solvers.counter``)
+NOISE_SCHEME = "counter: splitmix64, box-muller (1)"
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -181,7 +186,7 @@ def sample_job(
     **sample_options: Any,
 ) -> Tensor | None:
     """Draw ``n`` samples of ``revsde.sample`` across the process group (module docstring):
-    sample i from the generator seeded by ``sample_seed(seed, i)``. Returns the ``(n,
+    sample i from the counter-based stream keyed by ``sample_seed(seed, i)``. Returns the ``(n,
     *event_shape)`` samples on rank 0 (``None`` elsewhere) and leaves the chunks and the
     manifest in ``out``."""
     if device is None and dist.is_initialized() and dist.get_backend() == "nccl":
@@ -189,10 +194,7 @@ def sample_job(
         device = torch.device("cuda", torch.cuda.current_device())
 
     def compute(start: int, stop: int) -> Tensor:
-        gens = [
-            torch.Generator(device=device or "cpu").manual_seed(sample_seed(seed, i))
-            for i in range(start, stop)
-        ]
+        seeds = [sample_seed(seed, i) for i in range(start, stop)]
         return sample(
             sde,
             score,
@@ -200,7 +202,7 @@ def sample_job(
             method=method,
             steps=steps,
             spacing=spacing,
-            generator=gens,
+            generator=seeds,
             device=device,
             dtype=dtype,
             **sample_options,
@@ -215,6 +217,8 @@ def sample_job(
         "process": repr(sde),
         "event_shape": list(event_shape),
         "options": {k: repr(v) for k, v in sample_options.items()},
+        # the per-sample noise scheme: a folder of chunks drawn by another is another job
+        "noise": NOISE_SCHEME,
     }
     return run_chunks(compute, n, batch_size, out, manifest, progress=progress)
 

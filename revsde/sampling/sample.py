@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,13 +12,16 @@ from torch import Tensor
 from .._checks import check_int, coefficient_dtype
 from ..processes.reverse import DenoisedTransform
 from ..processes.sde import DiffusionSDE
-from ..solvers import Solver, StepInfo, resolve, solve
+from ..solvers import Solver, StepInfo, counter, resolve, solve
+from ..solvers.noise import is_seeds
 
 Generators = torch.Generator | Sequence[torch.Generator] | Sequence[int] | None
 
 DEFAULT_METHOD = "unipc"
 DEFAULT_STEPS = 30
 DEFAULT_SPACING = "quadratic"
+#: the counter-based stream of a sample's prior draw (its solve's noise uses streams 0 and 1)
+PRIOR_STREAM = 2
 
 
 def sample(
@@ -62,8 +66,10 @@ def sample(
             its last time is then the default t_min); default: the method's
             declared ``preferred_spacing``, else "quadratic" for ODE-only and "uniform" for
             SDE methods.
-        generator: a ``torch.Generator``; or one generator (or one integer seed) per sample,
-            so that sample i is the same whatever the batch it is drawn in.
+        generator: a ``torch.Generator``; or, so that sample i is the same whatever the batch
+            it is drawn in, one integer seed per sample (counter-based normals for its prior
+            draw and its noise, ``revsde.solvers.counter``: about the cost of one generator)
+            or one ``torch.Generator`` per sample (a generator call per sample and step).
         callback: called after each step with a ``solvers.StepInfo`` (step index, times,
             state, the data prediction x0_hat); returning ``True`` stops the solve.
         denoised_transform: e.g. ``revsde.models.thresholding.dynamic()``; see ``ReverseSDE``.
@@ -159,14 +165,15 @@ def default_spacing(solver: Solver, sde: DiffusionSDE | None = None) -> str:
 
 
 def _generators(generator: Generators, batch: int, device) -> Any:
+    """The solve's ``generator``: one ``torch.Generator``, a list of one per sample, or the
+    per-sample integer seeds as a 1-d int64 tensor (counter-based noise)."""
     if generator is None or isinstance(generator, torch.Generator):
         return generator
+    if is_seeds(generator) and len(generator) == batch:
+        return torch.as_tensor(generator, dtype=torch.int64)
     if isinstance(generator, Sequence) and len(generator) == batch:
         if all(isinstance(g, torch.Generator) for g in generator):
             return list(generator)
-        if all(isinstance(g, int) and not isinstance(g, bool) for g in generator):
-            dev = torch.device(device) if device is not None else torch.device("cpu")
-            return [torch.Generator(device=dev).manual_seed(g) for g in generator]
     raise TypeError(
         "generator must be a torch.Generator, or one generator or one integer seed per sample "
         f"({batch} for this batch), got {type(generator).__name__}"
@@ -175,6 +182,12 @@ def _generators(generator: Generators, batch: int, device) -> Any:
 
 
 def _prior(sde: DiffusionSDE, shape, generators, dtype, device) -> Tensor:
+    if isinstance(generators, Tensor):
+        # sample i's prior from its own seed's stream: independent of the batch
+        keys = counter.keys(generators, stream=PRIOR_STREAM)
+        z = counter.normals(keys, 0, math.prod(shape[1:]), device=device)
+        dtype = dtype or torch.get_default_dtype()
+        return (sde.prior_std * z.to(dtype)).reshape(shape)
     if not isinstance(generators, list):
         return sde.prior_sample(shape, generator=generators, dtype=dtype, device=device)
     # sample i's prior comes from its own generator: independent of the batch

@@ -10,7 +10,7 @@ each method name to its class; ``resolve`` turns a name, a class or an instance 
 ``sdeint`` takes torchsde's arguments; ``solve`` also returns what the solve cost.
 """
 
-from . import problems, protocols
+from . import counter, problems, protocols
 from .base import Noise, NonFiniteError, Solver
 from .controller import PIController
 from .diffusion import exponential
@@ -81,6 +81,7 @@ __all__ = [
     "StepInfo",
     "TorchsdeConventionWarning",
     "UniPC",
+    "counter",
     "exponential",
     "problems",
     "protocols",

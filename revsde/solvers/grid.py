@@ -68,17 +68,28 @@ def fixed_steps(times: list[float], dt: float | None) -> tuple[int, Iterator[flo
     return n, itertools.chain((t0 + k * dt for k in range(n)), (end,))
 
 
-def timed(points: Iterator[float], prepare, dtype, device, chunk: int = 256):
+def timed(
+    points: Iterator[float],
+    prepare,
+    dtype,
+    device,
+    on_device: Tensor | None = None,
+    chunk: int = 256,
+):
     """The steps between consecutive ``points``, as (t0, t1) floats and 0-d tensors: views of
     one tensor per ``chunk`` steps, built by a single copy to the device (a tensor per step
-    would be a fill kernel each, or a blocking copy). Where the SDE has ``prepare_times``, it
-    is told each chunk's tensor first, so that it can compute the chunk's coefficients in one
-    vectorized pass; memory stays bounded by the chunk."""
+    would be a fill kernel each, or a blocking copy), or views of ``on_device``, every point
+    already there. Where the SDE has ``prepare_times``, it is told each chunk's tensor first,
+    so that it can compute the chunk's coefficients in one vectorized pass; memory stays
+    bounded by the chunk."""
     points = iter(points)
     block = list(itertools.islice(points, chunk + 1))
-    last = None
+    start, last = 0, None
     while len(block) > 1:
-        ends = torch.tensor(block, dtype=dtype, device=device)
+        if on_device is not None:
+            ends = on_device[start : start + len(block)]
+        else:
+            ends = torch.tensor(block, dtype=dtype, device=device)
         if prepare is not None:
             prepare(ends)
         views = list(ends.unbind())
@@ -89,6 +100,7 @@ def timed(points: Iterator[float], prepare, dtype, device, chunk: int = 256):
         for i in range(len(block) - 1):
             yield block[i], block[i + 1], views[i], views[i + 1]
         last = views[-1]
+        start += len(block) - 1
         block = [block[-1], *itertools.islice(points, chunk)]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -23,7 +23,7 @@ from .base import NOISE_TYPES, NonFiniteError, Solver
 from .controller import PIController
 from .finite import FiniteWatch, forward_time, where_non_finite, window_for
 from .grid import check_dt, check_times, fixed_steps, interpolate, timed
-from .noise import BrownianNoise, NoNoise, PerSampleNoise, RandnNoise
+from .noise import BrownianNoise, NoNoise, PerSampleNoise, RandnNoise, SeedNoise, is_seeds
 from .protocols import evaluations, missing
 from .registry import resolve
 from .solution import Solution, SolveStats, StepInfo
@@ -192,7 +192,7 @@ def sdeint(
     extra: bool = False,
     extra_solver_state: Any = None,
     *,
-    generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | Sequence[int] | Tensor | None = None,
     final_only: bool = False,
     progress: bool = False,
     callback: Callable[[StepInfo], bool | None] | None = None,
@@ -254,8 +254,11 @@ def sdeint(
             class, or an instance.
         dt: see above.
         options: solver options as a dict (torchsde's way); the same as ``**solver_options``.
-        generator: a ``torch.Generator`` for the default noise, or a list of one generator per
-            sample so that sample i does not depend on the batch size.
+        generator: a ``torch.Generator`` for the default noise; or, so that sample i does not
+            depend on the batch it is solved in, per-sample integer seeds (a list of ints or a
+            1-d integer tensor: counter-based normals, ``revsde.solvers.counter``, at about
+            the cost of one generator) or a list of one ``torch.Generator`` per sample (one
+            generator call per sample and step).
         final_only: return only the final state, shape ``y0.shape``, storing no path.
         progress: show a tqdm progress bar over the steps.
         callback: called as ``callback(info)`` with a `StepInfo` after each step; if
@@ -319,7 +322,7 @@ def solve(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     dt_min: float = 1e-5,
-    generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | Sequence[int] | Tensor | None = None,
     final_only: bool = False,
     progress: bool = False,
     callback: Callable[[StepInfo], bool | None] | None = None,
@@ -378,36 +381,26 @@ def _integrate(
     controller: PIController | None,
     solver_options: dict[str, Any],
 ) -> Solution:
-    solver = resolve(method, _caller_keywords=_SDEINT_KEYWORDS, **solver_options)
-    method_name = method if isinstance(method, str) else type(solver).__name__
-    for attr in ("noise_type", "sde_type", "f", "g"):
-        if getattr(sde, attr, None) is None:
-            raise TypeError(f"sde must follow the torchsde protocol: it has no {attr!r}")
-    _check_fit(solver, sde, method_name)
+    solver, method_name = _checked_solver(sde, method, solver_options)
     y0 = _check_state(y0, sde.noise_type)
     times = check_times(ts, y0)
     dt = check_dt(dt)
     if adaptive:
         _check_adaptive(solver, method_name, generator, callback, progress)
         check_tolerances(rtol, atol, dt_min, max_steps)
-        n_steps, points = len(times) - 1, iter(times)
-    else:
-        n_steps, points = fixed_steps(times, dt)
     # Times and coefficients stay in float32/float64 whatever the state's precision.
     tdtype = torch.float64 if y0.dtype == torch.float64 else torch.float32
 
     def as_t(value: float) -> Tensor:
         return torch.full((), value, dtype=tdtype, device=y0.device)
 
-    scope = getattr(sde, "solve_scope", None)
-    with scope(times[0], times[-1]) if callable(scope) else contextlib.nullcontext():
+    with _scope(sde, times):
         counted = _Counted(sde, [n for p in solver.requires for n in evaluations(p)])
-        t_start = as_t(times[0])
-        shape = _noise_shape(sde, t_start, y0)
+        shape = _noise_shape(sde, as_t(times[0]), y0)
         if adaptive:
             if bm is None and not solver.ode_only:
                 bm = _brownian_interval(times, shape, y0, generator, tdtype, solver.needs_levy_area)
-            noise = _noise_source(bm, generator, shape, y0, solver)
+            noise = noise_source(bm, generator, shape, y0, solver)
             out, n_steps, n_rejected, accepted = solve_adaptive(
                 counted,
                 solver,
@@ -426,41 +419,106 @@ def _integrate(
             )
             result = out if final_only else torch.stack(out)
             return Solution(result, _stats(counted, n_steps, n_rejected, tuple(accepted)))
-        noise = _noise_source(bm, generator, shape, y0, solver)
-        y, state = y0, solver.init(counted, t_start, y0, n_steps)
-        outputs = [y0] if not final_only else []
-        pending = 1  # the next output time's index in ``times``
-        prepare = getattr(sde, "prepare_times", None)
-        grid = timed(points, prepare if callable(prepare) else None, tdtype, y0.device)
-        # with a callback, no step may show it a state that has not been checked
-        watch = FiniteWatch(counted, n_steps, 1 if callback is not None else window_for(y0))
-        if progress:
-            from tqdm.auto import tqdm
-
-            grid = tqdm(grid, total=n_steps, desc=method_name, unit="step")
-        step, draw = solver.step, noise
-        for k, (a, b, t0, t1) in enumerate(grid):
-            y_prev = y
-            y, state = step(counted, t0, t1, y, draw(t0, t1, b - a), state)
-            if y.dtype != y0.dtype:  # coefficients are float32/64: the update takes y's dtype
-                y = y.to(y0.dtype)
-            if check_finite:
-                watch.after_step(k, a, b, t0, y_prev, y)
-            while pending < len(times) and times[pending] <= b:
-                if not final_only:
-                    outputs.append(interpolate(a, b, y_prev, y, times[pending]))
-                pending += 1
-            if callback is not None:
-                info = StepInfo(k, n_steps, a, b, y, _last_denoised(sde), forward_time(sde, b))
-                if callback(info) is True:
-                    n_steps = k + 1
-                    break
-        watch.flush()
-
-    result = y if final_only else torch.stack(outputs)
+        n_steps, points = fixed_steps(times, dt)
+        noise = noise_source(bm, generator, shape, y0, solver, n_steps)
+        result, n_steps = fixed_step_loop(
+            counted,
+            solver,
+            y0,
+            times,
+            points,
+            n_steps,
+            noise,
+            tdtype,
+            final_only=final_only,
+            callback=callback,
+            check_finite=check_finite,
+            progress=progress,
+            method_name=method_name,
+        )
     if not check_finite and not bool(torch.isfinite(result).all()):
         raise NonFiniteError(where_non_finite(result, times, final_only))
     return Solution(result, _stats(counted, n_steps, 0))
+
+
+def _checked_solver(
+    sde: Any, method: str | type[Solver] | Solver, solver_options: dict[str, Any]
+) -> tuple[Solver, str]:
+    """The configured solver and its name for messages, after checking that ``sde`` follows
+    torchsde's protocol and fits the method."""
+    solver = resolve(method, _caller_keywords=_SDEINT_KEYWORDS, **solver_options)
+    method_name = method if isinstance(method, str) else type(solver).__name__
+    for attr in ("noise_type", "sde_type", "f", "g"):
+        if getattr(sde, attr, None) is None:
+            raise TypeError(f"sde must follow the torchsde protocol: it has no {attr!r}")
+    _check_fit(solver, sde, method_name)
+    return solver, method_name
+
+
+def _scope(sde: Any, times: list[float]):
+    scope = getattr(sde, "solve_scope", None)
+    return scope(times[0], times[-1]) if callable(scope) else contextlib.nullcontext()
+
+
+def fixed_step_loop(
+    counted: _Counted,
+    solver: Solver,
+    y0: Tensor,
+    times: list[float],
+    points: Iterator[float],
+    n_steps: int,
+    noise: Any,
+    tdtype: torch.dtype,
+    *,
+    final_only: bool,
+    callback: Callable[[StepInfo], bool | None] | None,
+    check_finite: bool,
+    progress: bool,
+    method_name: str,
+    time_tensor: Tensor | None = None,
+) -> tuple[Tensor, int]:
+    """The fixed-step loop over the step ``points`` (inside the SDE's ``solve_scope``):
+    returns the states at ``times`` (the final state with ``final_only``) and the steps taken.
+    With ``time_tensor`` (every point, on the state's device) and no ``check_finite``,
+    ``callback`` or ``progress``, it reads nothing back to the host and copies nothing to the
+    device, so that a CUDA graph can capture it (``revsde.sampling.capture``)."""
+    sde = counted._sde
+    y, state = y0, solver.init(counted, _first_time(times, tdtype, y0, time_tensor), y0, n_steps)
+    outputs = [y0] if not final_only else []
+    pending = 1  # the next output time's index in ``times``
+    prepare = getattr(sde, "prepare_times", None)
+    grid = timed(points, prepare if callable(prepare) else None, tdtype, y0.device, time_tensor)
+    # with a callback, no step may show it a state that has not been checked
+    watch = FiniteWatch(counted, n_steps, 1 if callback is not None else window_for(y0))
+    if progress:
+        from tqdm.auto import tqdm
+
+        grid = tqdm(grid, total=n_steps, desc=method_name, unit="step")
+    step, draw = solver.step, noise
+    for k, (a, b, t0, t1) in enumerate(grid):
+        y_prev = y
+        y, state = step(counted, t0, t1, y, draw(t0, t1, b - a), state)
+        if y.dtype != y0.dtype:  # coefficients are float32/64: the update takes y's dtype
+            y = y.to(y0.dtype)
+        if check_finite:
+            watch.after_step(k, a, b, t0, y_prev, y)
+        while pending < len(times) and times[pending] <= b:
+            if not final_only:
+                outputs.append(interpolate(a, b, y_prev, y, times[pending]))
+            pending += 1
+        if callback is not None:
+            info = StepInfo(k, n_steps, a, b, y, _last_denoised(sde), forward_time(sde, b))
+            if callback(info) is True:
+                n_steps = k + 1
+                break
+    watch.flush()
+    return (y if final_only else torch.stack(outputs)), n_steps
+
+
+def _first_time(times, tdtype, y0: Tensor, time_tensor: Tensor | None) -> Tensor:
+    if time_tensor is not None:
+        return time_tensor[0]
+    return torch.full((), times[0], dtype=tdtype, device=y0.device)
 
 
 def _stats(
@@ -486,7 +544,7 @@ def _check_adaptive(solver: Solver, method_name: str, generator, callback, progr
             f"adaptive=True needs a method with an embedded error estimate; {method_name!r} "
             f"has none (adaptive methods: {adaptive})"
         )
-    if isinstance(generator, Sequence):
+    if isinstance(generator, Sequence) or is_seeds(generator):
         raise ValueError(
             "adaptive=True: the step sizes are shared by the batch, so per-sample generators "
             "cannot make samples batch-independent; pass one torch.Generator"
@@ -519,7 +577,7 @@ def _brownian_interval(
     )
 
 
-def _noise_source(bm, generator, shape, y0: Tensor, solver: Solver):
+def noise_source(bm, generator, shape, y0: Tensor, solver: Solver, steps: int | None = None):
     kw = {
         "dtype": y0.dtype,
         "device": y0.device,
@@ -530,16 +588,21 @@ def _noise_source(bm, generator, shape, y0: Tensor, solver: Solver):
         "reuse": not torch.is_grad_enabled(),
     }
     if bm is not None:
-        if isinstance(generator, Sequence):
+        if isinstance(generator, Sequence) or is_seeds(generator):
             raise ValueError("give either bm or per-sample generators, not both")
         return BrownianNoise(bm, shape, y0.shape, generator=generator, **kw)
+    if is_seeds(generator):
+        if not solver.uses_noise:
+            return NoNoise(shape, dtype=y0.dtype, device=y0.device)
+        return SeedNoise(generator, shape, y0.shape, steps=steps, **kw)
     if isinstance(generator, Sequence):
         if not solver.uses_noise and len(generator) == shape[0]:
             return NoNoise(shape, dtype=y0.dtype, device=y0.device)
         return PerSampleNoise(generator, shape, y0.shape, **kw)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
-            "generator must be a torch.Generator or a list of one per sample, got "
+            "generator must be a torch.Generator, a list of one per sample, or per-sample "
+            f"integer seeds (a list of ints or a 1-d integer tensor), got "
             f"{type(generator).__name__}"
         )
     if not solver.uses_noise:

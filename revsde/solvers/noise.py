@@ -4,8 +4,12 @@
   fastest).
 - `NoNoise`: nothing drawn, for methods that read no noise (ODE methods): with per-sample
   generators on a GPU the draws they would waste cost a kernel launch per sample and step.
-- `PerSampleNoise`: one ``torch.Generator`` per sample, so that sample i's path does not
-  depend on the batch it is in.
+- `SeedNoise`: per-sample integer seeds; each sample's normals a pure function of (its seed,
+  the step, the draw, the element) (``revsde.solvers.counter``), computed for the whole batch
+  in a few vectorized operations, so that sample i's path does not depend on the batch it is
+  in, at the cost of about one generator call.
+- `PerSampleNoise`: one ``torch.Generator`` per sample, the same independence at one
+  generator call per sample and step.
 - `BrownianNoise`: a torchsde Brownian object (``BrownianInterval``, ``BrownianPath``),
   so that one path can be queried on nested grids for strong-convergence studies, and so that
   results agree with ``torchsde.sdeint`` given the same object.
@@ -23,6 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from . import counter
 from .base import Noise
 
 
@@ -97,6 +102,78 @@ class RandnNoise:
             H = self._H.normal_(math.sqrt(h / 12.0), generator=self.generator)
             U = (0.5 * dW + H).mul_(h)
         z = self._z.normal_(generator=self.generator) if self._z is not None else None
+        return Noise(h, dW, U, z)
+
+
+def is_seeds(generator: object) -> bool:
+    """Whether ``generator`` gives per-sample integer seeds: a 1-d integer tensor or a list
+    of Python ints."""
+    if isinstance(generator, Tensor):
+        return generator.dim() == 1 and not generator.dtype.is_floating_point
+    return (
+        isinstance(generator, Sequence)
+        and len(generator) > 0
+        and all(isinstance(g, int) and not isinstance(g, bool) for g in generator)
+    )
+
+
+class SeedNoise:
+    """Counter-based normals keyed by per-sample seeds (``revsde.solvers.counter``): the
+    increments and Lévy areas from one stream, extra normals from another, numbered by the
+    step, so that sample i's noise is the same in any batch."""
+
+    def __init__(
+        self,
+        seeds: Tensor | Sequence[int],
+        shape,
+        state_shape,
+        *,
+        dtype,
+        device,
+        levy,
+        n_extra,
+        reuse: bool = True,
+        steps: int | None = None,
+    ):
+        seeds = torch.as_tensor(seeds, dtype=torch.int64)
+        if len(seeds) != shape[0]:
+            raise ValueError(
+                f"generator must hold one seed per sample: got {len(seeds)} for a batch of "
+                f"{shape[0]}"
+            )
+        self.shape, self.dtype, self.levy, self.n_extra = tuple(shape), dtype, levy, n_extra
+        draws = 2 if levy else 1
+        event = self.shape[1:]
+        self._increments = counter.CounterNormals(
+            counter.keys(seeds, stream=0),
+            event,
+            draws,
+            device=device,
+            window=counter.window_for(len(seeds), event, draws),
+            steps=steps,
+        )
+        self._extra = None
+        if n_extra:
+            extra_event = (n_extra, *tuple(state_shape)[1:])
+            self._extra = counter.CounterNormals(
+                counter.keys(seeds, stream=1),
+                extra_event,
+                1,
+                device=device,
+                window=counter.window_for(len(seeds), extra_event, 1),
+                steps=steps,
+            )
+
+    def __call__(self, t0: Tensor, t1: Tensor, h: float) -> Noise:
+        draws = self._increments.next_step()
+        dW = torch.mul(draws[0], math.sqrt(h)).to(self.dtype)
+        U = None
+        if self.levy:
+            H = torch.mul(draws[1], math.sqrt(h / 12.0)).to(self.dtype)
+            U = (0.5 * dW + H).mul_(h)
+        z = None
+        if self._extra is not None:
+            z = self._extra.next_step()[0].transpose(0, 1).to(self.dtype).contiguous()
         return Noise(h, dW, U, z)
 
 
