@@ -89,3 +89,21 @@ def test_sample_with_seeds_is_bitwise_batch_independent_prior_included():
     assert torch.equal(whole[3:5], part)
     other = revsde.sample(sde, _score, (2, 3), "sa_solver", steps=8, generator=[7, 8])
     assert not torch.equal(other, part)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_seeded_noise_on_cuda_is_the_cpus_and_batch_independent():
+    """The same integer arithmetic on the device: the normals equal the CPU's to float32
+    rounding of log, sqrt, cos and sin; a solve is bitwise batch independent there too."""
+    key = counter.keys(list(range(64)))
+    cpu = counter.normals(key, 0, 256)
+    cuda = counter.normals(key.cuda(), 0, 256, device="cuda").cpu()
+    torch.testing.assert_close(cuda, cpu, rtol=1e-5, atol=1e-5)
+    sde = revsde.VPSDE()
+    rsde = sde.reverse(_score)
+    x = torch.randn(7, 2, device="cuda")
+    seeds = torch.arange(7, device="cuda")
+    ts = rsde.times(12, device="cuda")
+    whole = solvers.solve(rsde, x, ts, "sa_solver", generator=seeds, final_only=True).ys
+    part = solvers.solve(rsde, x[2:5], ts, "sa_solver", generator=seeds[2:5], final_only=True).ys
+    assert torch.equal(whole[2:5], part)

@@ -14,6 +14,7 @@ from ..processes.reverse import DenoisedTransform
 from ..processes.sde import DiffusionSDE
 from ..solvers import Solver, StepInfo, counter, resolve, solve
 from ..solvers.noise import is_seeds
+from .capture import CapturedSampler, captured
 
 Generators = torch.Generator | Sequence[torch.Generator] | Sequence[int] | None
 
@@ -46,6 +47,8 @@ def sample(
     adaptive: bool = False,
     rtol: float | None = None,
     atol: float | None = None,
+    autocast: torch.dtype | None = None,
+    cuda_graph: bool = False,
     **options: Any,
 ) -> Tensor:
     """Draw ``shape = (batch, *event_shape)`` samples: x_T from the prior, ``steps`` steps of
@@ -79,6 +82,15 @@ def sample(
             ``torch.no_grad()``, so memory does not grow with the number of steps).
         compile: ``True`` (or a dict of ``torch.compile`` arguments) compiles the score
             function; the sampling path has no graph breaks.
+        autocast: ``torch.bfloat16`` or ``torch.float16``: the network runs under
+            ``torch.autocast`` in that precision, while the solver's state, its coefficients
+            and its noise stay in ``dtype`` (float32 by default), diffusers' policy; every
+            prediction is cast back to ``dtype`` before the solver reads it.
+        cuda_graph: capture the whole fixed-step solve, the network and Tweedie's step
+            included, as one CUDA graph and replay it (``revsde.sampling.capture``; the graph
+            is kept for the next call with the same settings). Takes the device's default
+            generator or per-sample seeds; not adaptive steps, callbacks, progress bars or
+            ``grad``. The result equals the uncaptured one's to rounding.
         adaptive: let a method with an embedded error estimate (``ggf`` on the reverse SDE;
             ``bosh3``, ``dopri5``, ``dpmpp_2s``, ``dpmpp_3s`` on the probability-flow ODE)
             choose its own steps from t_max to t_min under ``rtol``/``atol`` (``sdeint``'s
@@ -117,6 +129,11 @@ def sample(
         t_min = float(spacing[-1])  # an explicit grid says where it stops (a tuned one may not
         # stop at the process's default t_min)
     generators = _generators(generator, shape[0], device)
+    if cuda_graph:
+        _check_capturable(adaptive, callback, progress, grad, generators, device)
+    user_score = score
+    if autocast is not None:
+        score = _under_autocast(score, autocast)
     if compile:
         score = torch.compile(score, **(compile if isinstance(compile, dict) else {}))
     rsde = sde.reverse(
@@ -138,6 +155,35 @@ def sample(
             ts = rsde.times(
                 steps, spacing=spacing, dtype=coefficient_dtype(x_T.dtype), device=x_T.device
             )
+        if cuda_graph:
+            settings = (
+                repr(solver),
+                tuple(ts.tolist()),
+                tuple(shape),
+                x_T.dtype,
+                x_T.device,
+                denoise,
+                isinstance(generators, Tensor),
+                rsde.t_min,
+                autocast,
+                repr(compile),
+                _kwargs_key(model_kwargs),
+            )
+            graph = captured(
+                settings,
+                lambda: CapturedSampler(
+                    rsde,
+                    ts,
+                    solver,
+                    like=x_T,
+                    seeded=isinstance(generators, Tensor),
+                    denoise=denoise,
+                    model_kwargs=dict(model_kwargs or {}),
+                ),
+                keep=(sde, user_score, denoised_transform),
+            )
+            seeds = generators.to(x_T.device) if isinstance(generators, Tensor) else None
+            return graph(x_T, seeds, model_kwargs)
         x = solve(
             rsde,
             x_T,
@@ -162,6 +208,48 @@ def default_spacing(solver: Solver, sde: DiffusionSDE | None = None) -> str:
     if own is not None:
         return own
     return solver.preferred_spacing or (DEFAULT_SPACING if solver.ode_only else "uniform")
+
+
+def _check_capturable(adaptive, callback, progress, grad, generators, device) -> None:
+    """Refuse what a CUDA graph cannot hold, before any work (``revsde.sampling.capture``)."""
+    where = torch.device(device) if device is not None else torch.device("cpu")
+    if where.type != "cuda":
+        raise ValueError(f"cuda_graph=True needs device= a CUDA device, got {where}")
+    refused = {
+        "adaptive=True (the number of steps depends on the state)": adaptive,
+        "a callback (it runs on the host after every step)": callback is not None,
+        "progress=True (it runs on the host after every step)": progress,
+        "grad=True (an autograd graph)": grad,
+    }
+    for what, given in refused.items():
+        if given:
+            raise ValueError(f"cuda_graph=True captures a fixed-step solve: not with {what}")
+    if isinstance(generators, (torch.Generator, list)):
+        raise ValueError(
+            "cuda_graph=True draws its noise from the device's default generator or from "
+            "per-sample seeds: pass generator=None or one integer seed per sample"
+        )
+
+
+def _under_autocast(score: Callable[..., Tensor], dtype: torch.dtype) -> Callable[..., Tensor]:
+    """``score`` run under ``torch.autocast`` in ``dtype`` on its input's device."""
+    if dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"autocast must be torch.bfloat16 or torch.float16, got {dtype!r}")
+
+    def autocast_score(x: Tensor, t: Tensor, **kwargs: Any) -> Tensor:
+        with torch.autocast(device_type=x.device.type, dtype=dtype):
+            return score(x, t, **kwargs)
+
+    return autocast_score
+
+
+def _kwargs_key(model_kwargs: dict[str, Any] | None) -> tuple:
+    """What of ``model_kwargs`` a captured graph is specific to: the tensors' shapes, dtypes
+    and devices (their values are copied in at every call) and the other values."""
+    return tuple(
+        (k, (tuple(v.shape), v.dtype, v.device) if isinstance(v, Tensor) else repr(v))
+        for k, v in sorted((model_kwargs or {}).items())
+    )
 
 
 def _generators(generator: Generators, batch: int, device) -> Any:

@@ -30,7 +30,7 @@ from .diffusion.sa_solver import SASolver
 from .diffusion.unipc import UniPC
 from .euler import EulerMaruyama
 from .ggf import GottaGoFast
-from .integrate import DEFAULT_ATOL, DEFAULT_RTOL, sdeint, solve
+from .integrate import DEFAULT_ATOL, DEFAULT_RTOL, FixedStepSolve, sdeint, solve
 from .milstein import Milstein, MilsteinDerivativeFree
 from .protocols import DiscreteReverseSDE, LogSNRClock, MarginalCoefficients, SemiLinearSDE
 from .registry import SOLVERS, resolve
@@ -59,6 +59,7 @@ __all__ = [
     "DormandPrince",
     "EDMHeun",
     "EulerMaruyama",
+    "FixedStepSolve",
     "GottaGoFast",
     "Heun",
     "LangevinCorrector",

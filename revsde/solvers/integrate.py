@@ -441,6 +441,58 @@ def _integrate(
     return Solution(result, _stats(counted, n_steps, 0))
 
 
+class FixedStepSolve:
+    """A fixed-step solve of ``sde`` over the grid ``ts`` with ``method``, settled on the host
+    when made (the method and its fit, the grid as floats and as one tensor on ``like``'s
+    device), and run from any state ``y0`` shaped as ``like`` by ``run``, which neither reads
+    anything back to the host nor copies anything to the device: a CUDA graph can capture it
+    (``revsde.sampling.capture``). It checks no state for NaN or inf: check the result."""
+
+    def __init__(
+        self,
+        sde: Any,
+        ts: Tensor | Sequence[float],
+        method: str | type[Solver] | Solver,
+        *,
+        like: Tensor,
+        **solver_options: Any,
+    ) -> None:
+        self.solver, self.method_name = _checked_solver(sde, method, solver_options)
+        self.sde = sde
+        like = _check_state(like, sde.noise_type)
+        self.times = check_times(ts, like)
+        self.tdtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+        self.n_steps, points = fixed_steps(self.times, None)
+        self.points = list(points)
+        self.time_tensor = torch.tensor(self.points, dtype=self.tdtype, device=like.device)
+        self._evaluations = [n for p in self.solver.requires for n in evaluations(p)]
+
+    def run(self, y0: Tensor, generator: Any = None) -> Tensor:
+        """The final state from ``y0``; ``generator`` as for ``solve`` (``None``: the default
+        generator of ``y0``'s device; per-sample seeds as a tensor on that device)."""
+        with _scope(self.sde, self.times):
+            counted = _Counted(self.sde, self._evaluations)
+            shape = _noise_shape(self.sde, self.time_tensor[0], y0)
+            noise = noise_source(None, generator, shape, y0, self.solver, self.n_steps)
+            y, _ = fixed_step_loop(
+                counted,
+                self.solver,
+                y0,
+                self.times,
+                iter(self.points),
+                self.n_steps,
+                noise,
+                self.tdtype,
+                final_only=True,
+                callback=None,
+                check_finite=False,
+                progress=False,
+                method_name=self.method_name,
+                time_tensor=self.time_tensor,
+            )
+        return y
+
+
 def _checked_solver(
     sde: Any, method: str | type[Solver] | Solver, solver_options: dict[str, Any]
 ) -> tuple[Solver, str]:

@@ -80,6 +80,8 @@ class EDMHeun(Solver):
         )
 
     def init(self, sde, t0, y0, n_steps):
+        if not self.s_churn:
+            return 0.0, math.inf  # no churn: nothing read back from the device
         alpha, sigma = sde.marginal_coefficients(t0, y0)
         # gamma and the cap on the churned level (the level where the solve starts)
         return (min(self.s_churn / n_steps, math.sqrt(2.0) - 1.0), float((sigma / alpha).max()))

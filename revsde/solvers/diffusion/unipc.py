@@ -62,6 +62,13 @@ def _coefficients(rks: list, hh: torch.Tensor, order: int, variant: str):
     return torch.stack(rows), torch.stack(b), b_h
 
 
+def _solve(matrix: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """The solution of UniPC's small Vandermonde system. ``solve_ex`` rather than ``solve``:
+    it does not read an error flag back to the host (a stall per step on a GPU, and no CUDA
+    graph can capture it); these systems of distinct nodes are nonsingular."""
+    return torch.linalg.solve_ex(matrix, rhs)[0]
+
+
 def _update(x, start: _Point, e, history, m_new, order, variant, corrector):
     """One UniP (``corrector=False``) or UniC update from ``x`` at ``start`` over the step
     ``e``, using the ``order - 1`` latest earlier evaluations and, for UniC, the new one
@@ -77,16 +84,12 @@ def _update(x, start: _Point, e, history, m_new, order, variant, corrector):
     big_r, b, b_h = _coefficients(rks, hh, order, variant)
     y = exponential_step(e, x, start.x0)
     if corrector:
-        rho = torch.full_like(e.h, 0.5).reshape(1) if order == 1 else torch.linalg.solve(big_r, b)
+        rho = torch.full_like(e.h, 0.5).reshape(1) if order == 1 else _solve(big_r, b)
         res = sum(rho[k] * d for k, d in enumerate(d1s)) + rho[-1] * (m_new - start.x0)
         return y - (e.alpha1 * b_h) * res
     if order == 1:
         return y
-    rho = (
-        torch.full_like(e.h, 0.5).reshape(1)
-        if order == 2
-        else torch.linalg.solve(big_r[:-1, :-1], b[:-1])
-    )
+    rho = torch.full_like(e.h, 0.5).reshape(1) if order == 2 else _solve(big_r[:-1, :-1], b[:-1])
     return y - (e.alpha1 * b_h) * sum(rho[k] * d for k, d in enumerate(d1s))
 
 
