@@ -317,7 +317,12 @@ def bench_unet(args, device):
         row = {}
         for name, fn in todo.items():
             start = time.perf_counter()
-            fn(batch)  # warm-up: capture, compilation, lazy initialisation
+            try:
+                fn(batch)  # warm-up: capture, compilation, lazy initialisation
+            except Exception as exc:  # report the row's failure, measure the others
+                print(f"batch {batch:4d} {name:24s} failed: {exc}", flush=True)
+                row[name] = {"error": str(exc)[:500]}
+                continue
             if device.type == "cuda":
                 torch.cuda.synchronize()
             first = time.perf_counter() - start
@@ -337,7 +342,8 @@ def bench_unet(args, device):
             )
         base = row["diffusers UniPC loop"]["seconds_per_image"]
         for v in row.values():
-            v["vs diffusers"] = v["seconds_per_image"] / base
+            if "seconds_per_image" in v:
+                v["vs diffusers"] = v["seconds_per_image"] / base
         results[f"batch {batch}"] = row
         if args.json:  # after every batch, so that a run cut short keeps what it measured
             with open(args.json, "w") as fh:

@@ -71,8 +71,22 @@ class CapturedSampler:
         stream = torch.cuda.Stream(device=like.device)
         stream.wait_stream(torch.cuda.current_stream(like.device))
         with torch.cuda.stream(stream):  # warm-up runs off the capture (lazy initialisation)
-            for _ in range(2):
+            self._run()
+            # the second run must not synchronise with the host: one that does fails here,
+            # with torch's message, instead of in the middle of the capture
+            previous = torch.cuda.get_sync_debug_mode()
+            torch.cuda.set_sync_debug_mode("error")
+            try:
                 self._run()
+            except RuntimeError as exc:
+                raise RuntimeError(
+                    f"cuda_graph=True: the solve with {self.solve.method_name!r} reads a value "
+                    "back to the host while it runs, so no CUDA graph can hold it (EDM's churn "
+                    "does; so does a model with data-dependent control flow). Run it without "
+                    f"cuda_graph. ({exc})"
+                ) from exc
+            finally:
+                torch.cuda.set_sync_debug_mode(previous)
         torch.cuda.current_stream(like.device).wait_stream(stream)
         try:
             with torch.cuda.graph(self.graph):

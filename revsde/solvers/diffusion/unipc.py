@@ -53,20 +53,32 @@ class _State(NamedTuple):
 
 
 def _coefficients(rks: list, hh: torch.Tensor, order: int, variant: str):
-    """R (order x order), b of UniPC's linear system, and B(h)."""
+    """The rows of UniPC's linear system R rho = b (R_{ik} = r_k^{i-1}), b, and B(h)."""
     b_h = hh if variant == "bh1" else torch.expm1(hh)
     phis = phi_functions(hh, order + 1)
-    r = torch.stack(rks)
-    rows = [r ** (i - 1) for i in range(1, order + 1)]
+    rows = [[r ** (i - 1) for r in rks] for i in range(1, order + 1)]
     b = [math.factorial(i) * hh * phis[i] / b_h for i in range(1, order + 1)]
-    return torch.stack(rows), torch.stack(b), b_h
+    return rows, b, b_h
 
 
-def _solve(matrix: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """The solution of UniPC's small Vandermonde system. ``solve_ex`` rather than ``solve``:
-    it does not read an error flag back to the host (a stall per step on a GPU, and no CUDA
-    graph can capture it); these systems of distinct nodes are nonsingular."""
-    return torch.linalg.solve_ex(matrix, rhs)[0]
+def _solve(rows: list, rhs: list) -> list:
+    """The solution of UniPC's small Vandermonde system (at most 3 x 3), by Gaussian
+    elimination on 0-d tensors: no linear-algebra library call, which on a GPU may read a
+    flag back to the host (a stall per step, and no CUDA graph can capture it). No pivoting:
+    the leading minors are Vandermonde determinants of distinct nodes, nonzero."""
+    a = [[*row, v] for row, v in zip(rows, rhs, strict=True)]
+    n = len(a)
+    for i in range(n):
+        for j in range(i + 1, n):
+            factor = a[j][i] / a[i][i]
+            a[j] = [x - factor * y for x, y in zip(a[j], a[i], strict=True)]
+    out = [None] * n
+    for i in reversed(range(n)):
+        total = a[i][n]
+        for k in range(i + 1, n):
+            total = total - a[i][k] * out[k]
+        out[i] = total / a[i][i]
+    return out
 
 
 def _update(x, start: _Point, e, history, m_new, order, variant, corrector):
@@ -81,15 +93,15 @@ def _update(x, start: _Point, e, history, m_new, order, variant, corrector):
         rks.append(rk)
         d1s.append((p.x0 - start.x0) / rk)
     rks.append(torch.ones_like(e.h))
-    big_r, b, b_h = _coefficients(rks, hh, order, variant)
+    rows, b, b_h = _coefficients(rks, hh, order, variant)
     y = exponential_step(e, x, start.x0)
     if corrector:
-        rho = torch.full_like(e.h, 0.5).reshape(1) if order == 1 else _solve(big_r, b)
+        rho = [0.5] if order == 1 else _solve(rows, b)
         res = sum(rho[k] * d for k, d in enumerate(d1s)) + rho[-1] * (m_new - start.x0)
         return y - (e.alpha1 * b_h) * res
     if order == 1:
         return y
-    rho = torch.full_like(e.h, 0.5).reshape(1) if order == 2 else _solve(big_r[:-1, :-1], b[:-1])
+    rho = [0.5] if order == 2 else _solve([row[:-1] for row in rows[:-1]], b[:-1])
     return y - (e.alpha1 * b_h) * sum(rho[k] * d for k, d in enumerate(d1s))
 
 
