@@ -104,7 +104,8 @@ class CapturedSampler:
         if not self.denoise:
             return y
         with trusted_calls():  # no per-call checks: they read values back to the host
-            return self.rsde.predict_x0(self.rsde.s_max, y)
+            # the end time as the grid's device tensor: a Python float would be copied in
+            return self.rsde.predict_x0(self.solve.time_tensor[-1], y)
 
     def __call__(
         self, x_T: Tensor, seeds: Tensor | None = None, model_kwargs: dict | None = None
