@@ -148,14 +148,16 @@ class DiscreteVPSDE(_BetaSchedule):
         k = torch.floor(t * n).clamp(0, n - 1)
         return k.long(), t - k / n
 
+    # torch.take, not table[k]: indexing by a 0-d tensor reads it back to the host (a stall
+    # per call on a GPU, and no CUDA graph can hold it)
     def _beta(self, t: Tensor) -> Tensor:
         k, _ = self._cell(t)
-        return self._table(t)[1][k]
+        return torch.take(self._table(t)[1], k)
 
     def _log_alpha(self, t: Tensor) -> Tensor:
         nodes, rate = self._table(t)
         k, offset = self._cell(t)
-        return nodes[k] - 0.5 * rate[k] * offset
+        return torch.take(nodes, k) - 0.5 * torch.take(rate, k) * offset
 
     def _sigma(self, t: Tensor) -> Tensor:
         return self._one_minus_alpha2(t).sqrt()
