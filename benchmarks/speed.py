@@ -386,9 +386,14 @@ def main(argv=None):
         f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
         f"torch {torch.__version__} (threads {torch.get_num_threads()}), "
         f"torchsde {torchsde.__version__}, python {platform.python_version()}, "
-        f"device {device}, {args.dtype}, {args.steps} steps "
-        f"({args.torchsde_steps} for torchsde), fastest of {args.repeats}"
+        f"device {device}, {args.dtype}"
     )
+    if args.suite == "loop":
+        header += (
+            f", {args.steps} steps ({args.torchsde_steps} for torchsde), fastest of {args.repeats}"
+        )
+    else:
+        header += f", suite {args.suite}, {args.repeats} repeats"
     print(header)
     if args.suite != "loop":
         with torch.no_grad():

@@ -63,5 +63,9 @@ def test_the_readme_figures_are_the_ones_the_benchmarks_wrote():
     low, high = ratios("cpu", "ou", "torchsde sdeint")
     assert f"{low:.0f}–{high:.0f}×" in text
     assert span(*ratios("cuda", "reverse", "revsde sdeint")) in text
+    unet = json.loads((bench / "unet-cuda.json").read_text())["results"]["results"]
+    for batch in ("batch 1", "batch 16"):
+        for who in ("revsde cuda_graph", "revsde eager"):
+            assert f"{unet[batch][who]['vs diffusers']:.2f}×" in text, (batch, who)
     low, high = ratios("cuda", "ou", "torchsde sdeint")
     assert f"{low:.0f}–{high:.0f}×" in text
