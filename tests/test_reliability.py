@@ -322,3 +322,24 @@ def test_sample_errors_name_the_argument(kwargs, error, match):
 def test_dt_may_be_a_zero_dim_tensor():
     ys = solvers.sdeint(OU(), torch.zeros(2, 2), [0.0, 1.0], dt=torch.tensor(0.25), method="euler")
     assert ys.shape == (2, 2, 2)
+
+
+@pytest.mark.parametrize("spacing", ["uniform", "quadratic", "power:3", "karras", "logsnr"])
+@pytest.mark.parametrize("n", [10, 1000, 20_000, 100_000])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_every_grid_is_valid_in_its_dtype_or_refused_naming_steps_and_dtype(spacing, n, dtype):
+    """A grid that comes back is strictly increasing within the clock's range, so the solve
+    that the same object runs accepts it; one that cannot be (its shortest steps below the
+    dtype's resolution; any half-precision grid) is refused with the step count and the
+    dtype in the message (float32 quadratic grids stopped increasing from 10 000 steps and
+    went on to fail inside the solve, bfloat16 grids past the clock's end)."""
+    rsde = revsde.VPSDE().reverse(lambda x, t: -x)
+    try:
+        ts = rsde.times(n, spacing=spacing, dtype=dtype)
+    except ValueError as exc:
+        assert str(dtype) in str(exc)
+        assert str(n) in str(exc) or dtype == torch.bfloat16
+        return
+    assert bool((ts[1:] > ts[:-1]).all())
+    with rsde.solve_scope(float(ts[0]), float(ts[-1])):
+        rsde.forward_time(ts)  # the object's own range check

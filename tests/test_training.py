@@ -184,3 +184,34 @@ def test_a_network_is_trained_and_wrapped_with_one_stated_prediction():
     )
     with pytest.raises(ValueError, match="reads 'eps'"):
         dsm_loss(adapter, sde, x0, prediction="x0")
+
+
+def test_a_short_runs_averaged_weights_are_as_good_as_its_raw_weights():
+    """300 iterations: the moving average (decay 0.999, warmed up) has the raw weights' loss
+    within 10 % on held-out data (same t and noise); an average that starts at 0.999 from the
+    initial weights keeps 0.999^300 = 74 % of them and fails this by far."""
+    from revsde.models.nets import ScoreMLP
+    from revsde.training import fit
+
+    torch.manual_seed(0)
+    sde = revsde.VPSDE()
+    data = TARGET.sample(4096, generator=torch.Generator().manual_seed(1)).float()
+    held_out = TARGET.sample(8192, generator=torch.Generator().manual_seed(2)).float()
+    net = ScoreMLP(2, hidden=64)
+    averaged, _ = fit(
+        net,
+        sde,
+        data,
+        prediction="eps",
+        iterations=300,
+        batch_size=256,
+        lr=3e-3,
+        generator=torch.Generator().manual_seed(3),
+    )
+
+    def loss(model):
+        gen = torch.Generator().manual_seed(4)
+        with torch.no_grad():
+            return float(dsm_loss(model, sde, held_out, prediction="eps", generator=gen))
+
+    assert loss(averaged) < 1.1 * loss(net)

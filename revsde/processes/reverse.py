@@ -96,6 +96,29 @@ def parse_spacing(
     return name, rho, power
 
 
+def _in_dtype(s: Tensor, dtype, device, name: str, n: int) -> Tensor:
+    """The float64 grid ``s`` in ``dtype`` on ``device``, after checking that it stays a grid
+    there: strictly increasing. A half-precision dtype is refused (bfloat16 rounds the last
+    reverse time 0.999 to 1.0, outside the clock's range; a half-precision state runs on a
+    float32 grid), and so is a grid whose shortest steps are below the dtype's resolution."""
+    dtype = dtype or torch.get_default_dtype()
+    if dtype in (torch.float16, torch.bfloat16):
+        raise ValueError(
+            f"a time grid in {dtype} cannot resolve the steps near the data: ask for float32 "
+            "or float64 (a half-precision state runs on a float32 grid)"
+        )
+    out = s.to(dtype=dtype)
+    if not bool((out[1:] > out[:-1]).all()):
+        shortest = float((s[1:] - s[:-1]).min())
+        raise ValueError(
+            f"the {name} grid of {n} steps is not strictly increasing in {dtype}: its shortest "
+            f"step, {shortest:.2g}, is below that dtype's resolution near the end of the clock "
+            f"({torch.finfo(dtype).eps * float(s[-1]):.2g}); take fewer steps, another spacing, "
+            "or dtype=torch.float64"
+        )
+    return out.to(device=device)
+
+
 class _Memo:
     """What a reverse SDE remembers between calls of one solve."""
 
@@ -280,9 +303,8 @@ class ReverseSDE(torch.nn.Module):
         steps.
         """
         if isinstance(spacing, Tensor):
-            return self._explicit_times(n, spacing).to(
-                dtype=dtype or torch.get_default_dtype(), device=device
-            )
+            grid = self._explicit_times(n, spacing)
+            return _in_dtype(grid, dtype, device, "explicit", len(grid) - 1)
         n = check_int("n", n, low=1)
         name, rho, power = parse_spacing(spacing, rho=rho, power=power)
         u = torch.linspace(0.0, 1.0, n + 1, dtype=torch.float64)
@@ -303,7 +325,7 @@ class ReverseSDE(torch.nn.Module):
             ).tolist()
             s = self.t_max - self.sde.time_of_log_snr(hi + u[1:-1] * (lo - hi))
             s = torch.cat([s.new_zeros(1), s, s.new_full((1,), self.s_max)])
-        return s.to(dtype=dtype or torch.get_default_dtype(), device=device)
+        return _in_dtype(s, dtype, device, spacing, n)
 
     def _explicit_times(self, n: int | None, t: Tensor) -> Tensor:
         if t.dim() != 1 or t.numel() < 2 or not t.dtype.is_floating_point:
