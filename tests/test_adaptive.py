@@ -205,7 +205,7 @@ def test_outputs_land_on_every_requested_time():
         ({"rtol": 0.0}, ValueError, "rtol must be > 0.0, got 0.0"),
         ({"atol": -1.0}, ValueError, "atol must be > 0.0, got -1.0"),
         ({"rtol": float("nan")}, ValueError, "rtol must be a finite number, got nan"),
-        ({"max_steps": 3}, RuntimeError, r"max_steps = 3 reached at t = "),
+        ({"max_steps": 3}, RuntimeError, r"max_steps = 3 reached at s = .* \(forward time t = "),
         ({"rtol": 1e-10, "atol": 1e-10, "dt_min": 0.1}, RuntimeError, "dt_min"),
         ({"generator": [torch.Generator() for _ in range(8)]}, ValueError, "per-sample"),
     ],
@@ -402,3 +402,49 @@ def test_a_float32_adaptive_sde_solve_queries_its_brownian_path_inside_its_ends(
             final_only=True,
         ).ys
     assert y.dtype == torch.float32 and bool(torch.isfinite(y).all())
+
+
+def test_adaptive_corners():
+    """ggf in float16 (its error estimate, squared in float16, overflowed and blamed the
+    model); a non-finite estimate named with both clocks; dt_min longer than the whole solve
+    refused before any step; the gradient through adaptive steps, without the UserWarning
+    of a scalar read off a tensor that requires grad."""
+    import warnings
+
+    sde = revsde.VPSDE()
+    y = revsde.sample(
+        sde,
+        lambda x, t: -x,
+        (16, 2),
+        "ggf",
+        adaptive=True,
+        atol=0.05,
+        error_scale="data",
+        dtype=torch.float16,
+    )
+    assert y.dtype == torch.float16 and bool(torch.isfinite(y).all())
+    # a float16 error 1000 times its tolerance: its square, 1e6, is no float16 number
+    half = torch.full((4, 2), 1.0, dtype=torch.float16)
+    ratio = error_ratio(solvers.resolve("ggf"), None, None, half, half, half * 1e-2, 1e-5, 1e-5)
+    assert ratio == pytest.approx(1e3, rel=1e-2)
+
+    def score(x, t):
+        return torch.full_like(x, float("nan")) if float(t) < 0.5 else -x
+
+    rode = sde.reverse(score, probability_flow=True)
+    with pytest.raises(
+        solvers.NonFiniteError,
+        match=r"error estimate is nan at step .* from s = "
+        r".* in the integration clock \(forward time t = ",
+    ):
+        solvers.solve(rode, torch.zeros(4, 2), [0.0, rode.s_max], "bosh3", adaptive=True)
+    rsde = sde.reverse(lambda x, t: -x)
+    with pytest.raises(ValueError, match=r"dt_min = 1.0 exceeds the span of ts \(0.5\)"):
+        solvers.solve(rsde, torch.zeros(4, 2), [0.0, 0.5], "ggf", adaptive=True, dt_min=1.0)
+    x = torch.zeros(4, 2, requires_grad=True)
+    flow = sde.reverse(lambda x, t: -x, probability_flow=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = solvers.solve(flow, x, [0.0, 0.9], "bosh3", adaptive=True, rtol=1e-3, atol=1e-3)
+        out.ys.sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all())

@@ -13,6 +13,7 @@ from test_targets import mixture_2d
 
 import revsde
 from revsde import solvers
+from revsde.evaluation.problems import gaussian_2d
 from revsde.evaluation.targets import Gaussian
 from revsde.solvers import SOLVERS
 from revsde.solvers.problems import OU
@@ -343,3 +344,61 @@ def test_every_grid_is_valid_in_its_dtype_or_refused_naming_steps_and_dtype(spac
     assert bool((ts[1:] > ts[:-1]).all())
     with rsde.solve_scope(float(ts[0]), float(ts[-1])):
         rsde.forward_time(ts)  # the object's own range check
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (
+            lambda sde, r: solvers.solve(r, torch.zeros(0, 2), r.times(4), "euler"),
+            r"y0 has an empty batch",
+        ),
+        (
+            lambda sde, r: revsde.log_likelihood(sde, lambda x, t: -x, torch.zeros(0, 2)),
+            r"x must be a non-empty",
+        ),
+        (
+            lambda sde, r: revsde.dsm_loss(
+                lambda x, t: x, sde, torch.zeros(0, 2), prediction="eps"
+            ),
+            r"x0 must be a non-empty",
+        ),
+        (
+            lambda sde, r: revsde.dsm_loss(
+                lambda x, t: x, sde, torch.zeros(3, 2, dtype=torch.long), prediction="eps"
+            ),
+            r"x0 must be a floating-point tensor",
+        ),
+        (
+            lambda sde, r: revsde.tune_grid(sde, lambda x, t: -x, "unipc", 4, dtype=torch.long),
+            r"dtype must be a floating-point torch.dtype",
+        ),
+        (
+            lambda sde, r: revsde.tune_grid(sde, lambda x, t: -x, "unipc", 4, reference_steps=1),
+            r"reference_steps must exceed steps",
+        ),
+        (
+            lambda sde, r: revsde.tune_grid(sde, lambda x, t: -x, "unipc", 4, start="banana"),
+            r"^start must be a spacing name or a grid of 4 steps",
+        ),
+    ],
+)
+def test_empty_batches_integer_data_and_bad_tuning_settings_are_named(call, match):
+    """Each was torch's own error from deep inside (a reshape of 0 elements, a normal kernel
+    'not implemented for Long') or, for a reference coarser than the grid, no error at all."""
+    sde = revsde.VPSDE()
+    with pytest.raises(ValueError, match=match):
+        call(sde, sde.reverse(lambda x, t: -x))
+
+
+def test_a_tuned_grid_is_accepted_wherever_a_grid_is():
+    """TunedGrid itself, not only its .times, as spacing= of sample and of times."""
+    sde = revsde.VPSDE()
+    score = gaussian_2d(torch.float64).score(sde)
+    tuned = revsde.tune_grid(sde, score, "unipc", 4, samples=64, max_evals=20, dtype=D64)
+    rsde = sde.reverse(score, probability_flow=True, t_min=tuned.t_min)
+    torch.testing.assert_close(rsde.times(spacing=tuned), rsde.times(spacing=tuned.times))
+    gen = list(range(8))
+    a = revsde.sample(sde, score, (8, 2), "unipc", spacing=tuned, generator=gen, dtype=D64)
+    b = revsde.sample(sde, score, (8, 2), "unipc", spacing=tuned.times, generator=gen, dtype=D64)
+    assert torch.equal(a, b)

@@ -114,8 +114,12 @@ def log_likelihood(
     Gradients are not propagated (the state is detached at every evaluation).
     """
     check_finite("x", x)
-    if x.dim() < 2:
-        raise ValueError(f"x must be (batch, *event_shape), got shape {tuple(x.shape)}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"x must be a non-empty (batch, *event_shape) tensor, got shape {tuple(x.shape)}"
+        )
+    if not x.dtype.is_floating_point:
+        raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence must be one of {list(DIVERGENCES)}, got {divergence!r}")
     if probe not in PROBES:

@@ -96,6 +96,16 @@ def parse_spacing(
     return name, rho, power
 
 
+def explicit_grid(spacing: Any) -> Any:
+    """A grid object's forward times (``.times``, as a ``TunedGrid`` carries them), else
+    ``spacing`` as it is."""
+    if not isinstance(spacing, (str, Tensor)) and isinstance(
+        getattr(spacing, "times", None), Tensor
+    ):
+        return spacing.times
+    return spacing
+
+
 def _in_dtype(s: Tensor, dtype, device, name: str, n: int) -> Tensor:
     """The float64 grid ``s`` in ``dtype`` on ``device``, after checking that it stays a grid
     there: strictly increasing. A half-precision dtype is refused (bfloat16 rounds the last
@@ -299,9 +309,10 @@ class ReverseSDE(torch.nn.Module):
         parameter after a colon: ``"power:3"``, ``"karras:5"``.
 
         ``spacing`` may also be an explicit 1-d tensor of forward times, strictly decreasing
-        from t_max to t_min (e.g. a tuned schedule); ``n``, if given, must be its number of
-        steps.
+        from t_max to t_min, or an object that carries one as ``.times`` (a
+        ``revsde.TunedGrid``); ``n``, if given, must be its number of steps.
         """
+        spacing = explicit_grid(spacing)
         if isinstance(spacing, Tensor):
             grid = self._explicit_times(n, spacing)
             return _in_dtype(grid, dtype, device, "explicit", len(grid) - 1)

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_int, coefficient_dtype
-from ..processes.reverse import DenoisedTransform
+from ..processes.reverse import DenoisedTransform, explicit_grid
 from ..processes.sde import DiffusionSDE
 from ..solvers import Solver, StepInfo, counter, resolve, solve
 from ..solvers.noise import is_seeds
@@ -65,7 +65,7 @@ def sample(
     Args:
         steps: the number of steps (default 30); with an explicit grid, its number of steps.
         spacing: the grid of ``ReverseSDE.times`` (a name such as "quadratic" or "power:3",
-            or a tensor of forward times from t_max down to t_min, e.g. ``revsde.tune_grid``'s;
+            or a tensor of forward times from t_max down to t_min, or a ``revsde.TunedGrid``;
             its last time is then the default t_min); default: the method's
             declared ``preferred_spacing``, else "quadratic" for ODE-only and "uniform" for
             SDE methods.
@@ -100,6 +100,7 @@ def sample(
             error_scale="data")``.
         **options: solver options (``n_corrector_steps``, ``snr``...).
     """
+    spacing = explicit_grid(spacing)
     if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2:
         raise ValueError(
             f"shape must be a tuple (batch, *event_shape) with at least two entries, got {shape!r}"

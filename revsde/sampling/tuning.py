@@ -163,6 +163,13 @@ def tune_grid(
         reference_steps = 500 if stochastic else 200
     samples = check_int("samples", samples, low=2)
     reference_steps = check_int("reference_steps", reference_steps, low=1)
+    if reference_steps <= steps:
+        raise ValueError(
+            f"reference_steps must exceed steps: the reference is the fine solve the grid is "
+            f"tuned against, got reference_steps={reference_steps} for steps={steps}"
+        )
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
     reference_method = reference_method or ("sra1" if stochastic else "unipc")
     # the equation the method samples, as revsde.sample solves it
     on_ode = solver.ode_only or not stochastic
@@ -270,7 +277,15 @@ def _initial(base, solver, sde, steps, start, tune_t_min) -> np.ndarray:
     """The search's starting point: ``start``'s (or the method's default) grid as softmax
     logits of its log-t increments, and the stopping time's logit (just above t_min)."""
     spacing = default_spacing(solver, sde) if start is None else start
-    s = base.times(steps, spacing=spacing, dtype=D64)
+    try:
+        s = base.times(steps, spacing=spacing, dtype=D64)
+    except (TypeError, ValueError) as exc:
+        if start is None:
+            raise
+        raise ValueError(
+            f"start must be a spacing name or a grid of {steps} steps (forward times from "
+            f"t_max to t_min, or a TunedGrid): {exc}"
+        ) from None
     t = (base.t_max - s).clamp_min(base.t_min).numpy()
     t[-1] = base.t_min
     increments = np.diff(np.log(t)) / (math.log(base.t_min) - math.log(base.t_max))

@@ -20,12 +20,20 @@ from torch import Tensor
 from .._checks import check_real
 from .base import NonFiniteError, Solver
 from .controller import PIController
+from .finite import clock, diagnose
 
 
-def check_tolerances(rtol: Any, atol: Any, dt_min: Any, max_steps: Any) -> None:
+def check_tolerances(
+    rtol: Any, atol: Any, dt_min: Any, max_steps: Any, span: float | None = None
+) -> None:
     check_real("rtol", rtol, low=0.0, strict=True)
     check_real("atol", atol, low=0.0, strict=True)
     check_real("dt_min", dt_min, low=0.0)
+    if span is not None and dt_min > span:
+        raise ValueError(
+            f"dt_min = {dt_min} exceeds the span of ts ({span}): no step of the solve could be "
+            "that long"
+        )
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
 
@@ -41,9 +49,17 @@ def error_ratio(
     atol: float,
 ) -> float:
     """The RMS over every element of the batch of err / ``solver.tolerance(...)``: <= 1
-    accepts the step (one host read)."""
-    scale = solver.tolerance(sde, t0, y0, y1, rtol, atol)
-    return float((err / scale).pow(2).mean().sqrt())
+    accepts the step (one host read). Computed in float32 at least (a float16 ratio squared
+    overflows at 256) and without the autograd graph: the step sizes are chosen, not
+    differentiated (the gradient of an adaptive solve is that of its accepted grid)."""
+    with torch.no_grad():
+        y0, y1, err = (_at_least_float32(v) for v in (y0, y1, err))
+        scale = solver.tolerance(sde, t0, y0, y1, rtol, atol)
+        return float((err / scale).pow(2).mean().sqrt())
+
+
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def solve_adaptive(
@@ -79,8 +95,9 @@ def solve_adaptive(
         while t < t_out:
             if accepted + rejected >= max_steps:
                 raise RuntimeError(
-                    f"adaptive sdeint: max_steps = {max_steps} reached at t = {t} "
-                    f"(of {times[-1]}); raise max_steps or loosen rtol/atol"
+                    f"adaptive sdeint: max_steps = {max_steps} reached at "
+                    f"{clock(counted._sde, t)} (the solve ends at {times[-1]}); raise max_steps "
+                    "or loosen rtol/atol"
                 )
             # land exactly on the output time; avoid leaving a sliver after it
             last = t + h >= t_out - 1e-9 * max(abs(t_out), 1.0)
@@ -91,17 +108,22 @@ def solve_adaptive(
             )
             e = error_ratio(solver, counted, t_tensor, y, y1, err, rtol, atol)
             if not math.isfinite(e):
+                what = f"the error estimate is {e}"
                 raise NonFiniteError(
-                    f"adaptive sdeint: the error estimate is {e} on the step from t = {t} to "
-                    f"{t1} (step size {t1 - t}): the state or the model returned NaN or inf"
+                    "adaptive sdeint: "
+                    + diagnose(counted, accepted, None, t, t1, t_tensor, y, what=what)
                 )
             ok, h_next = controller.propose(t1 - t, e, exponent)
             if ok:
                 accepted += 1
+                t_prev, y_prev = t_tensor, y
                 t, y, state, t_tensor = t1, y1, new_state, t1_tensor
                 grid.append(t)
                 if check_finite and not bool(torch.isfinite(y).all()):
-                    raise NonFiniteError(f"adaptive sdeint: the state became NaN or inf at t = {t}")
+                    raise NonFiniteError(
+                        "adaptive sdeint: "
+                        + diagnose(counted, accepted - 1, None, grid[-2], t, t_prev, y_prev)
+                    )
                 if not last:
                     h = h_next
                 else:  # a step cut short to land on t_out says little about the next one
@@ -112,7 +134,8 @@ def solve_adaptive(
             if h < dt_min and t < times[-1]:
                 raise RuntimeError(
                     f"adaptive sdeint: the step size fell to {h:.3g} < dt_min = {dt_min} at "
-                    f"t = {t}: the problem is too stiff or rough for rtol = {rtol}, atol = {atol}"
+                    f"{clock(counted._sde, t)}: the problem is too stiff or rough for rtol = "
+                    f"{rtol}, atol = {atol}"
                 )
         if not final_only:
             outputs.append(y)

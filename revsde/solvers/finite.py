@@ -86,18 +86,36 @@ def _clock(sde: Any, a: float, b: float) -> str:
     return f"from t = {a:.6g} to t = {b:.6g}"
 
 
-def diagnose(sde: Any, k: int, n: int, a: float, b: float, t0: Tensor, y0: Tensor) -> str:
+def clock(sde: Any, a: float) -> str:
+    """The time ``a`` of the integration clock, and the diffusion's where the SDE maps one to
+    the other."""
+    if callable(getattr(sde, "forward_time", None)):
+        return f"s = {a:.6g} in the integration clock (forward time t = {forward_time(sde, a):.6g})"
+    return f"t = {a:.6g}"
+
+
+def diagnose(
+    sde: Any,
+    k: int,
+    n: int | None,
+    a: float,
+    b: float,
+    t0: Tensor,
+    y0: Tensor,
+    what: str = "the state became NaN or inf",
+) -> str:
     """Name the step where the state stopped being finite, and what produced it: the model
     (where the SDE offers a protocol's evaluation, ``protocols.MODEL_EVALUATIONS``), the
     drift or the diffusion at the step's start, or else the step's own arithmetic.
     ``sde`` is the loop's counting wrapper (its ``_sde`` is the user's object)."""
     inner = sde._sde
-    where = f"the state became NaN or inf at step {k + 1} of {n}, {_clock(inner, a, b)}"
+    of = f" of {n}" if n is not None else ""
+    where = f"{what} at step {k + 1}{of}, {_clock(inner, a, b)}"
     culprits = []
     with torch.no_grad():
         parts: list[tuple[str, Callable[[], Tensor]]] = [
-            (f"{what} ({name})", lambda name=name: getattr(inner, name)(t0, y0))
-            for name, what in MODEL_EVALUATIONS.items()
+            (f"{desc} ({name})", lambda name=name: getattr(inner, name)(t0, y0))
+            for name, desc in MODEL_EVALUATIONS.items()
             if callable(getattr(inner, name, None))
         ]
         parts += [
@@ -113,9 +131,9 @@ def diagnose(sde: Any, k: int, n: int, a: float, b: float, t0: Tensor, y0: Tenso
     if culprits:
         return f"{where}: {', '.join(culprits)} returned NaN or inf at the step's start state"
     return (
-        f"{where}: the model, the drift and the diffusion are finite at the step's start, so the "
-        "update itself overflowed (a stage of the method, or too large a step); try more "
-        "steps or a more stable method"
+        f"{where}: the model, the drift and the diffusion are finite at the step's start, so "
+        "a stage inside the step (the model at an intermediate time or state) or the update "
+        "itself produced it (too large a step?); try more steps or a more stable method"
     )
 
 

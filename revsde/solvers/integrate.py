@@ -114,6 +114,8 @@ def _check_state(y0: Any, noise_type: str) -> Tensor:
         raise TypeError(f"y0 must be a torch.Tensor, got {type(y0).__name__}")
     if not y0.dtype.is_floating_point:
         raise TypeError(f"y0 must be a floating-point tensor, got dtype {y0.dtype}")
+    if y0.dim() >= 1 and y0.shape[0] == 0:
+        raise ValueError(f"y0 has an empty batch (shape {tuple(y0.shape)}): nothing to solve")
     if noise_type == "diagonal" and y0.dim() < 2:
         raise ValueError(f"y0 must have shape (batch, *event_shape), got {tuple(y0.shape)}")
     if noise_type != "diagonal" and y0.dim() != 2:
@@ -387,7 +389,7 @@ def _integrate(
     dt = check_dt(dt)
     if adaptive:
         _check_adaptive(solver, method_name, generator, callback, progress)
-        check_tolerances(rtol, atol, dt_min, max_steps)
+        check_tolerances(rtol, atol, dt_min, max_steps, times[-1] - times[0])
     # Times and coefficients stay in float32/float64 whatever the state's precision.
     tdtype = torch.float64 if y0.dtype == torch.float64 else torch.float32
 

@@ -98,8 +98,15 @@ def dsm_loss(
     in the model's parameters.
     """
     check_finite("x0", x0)
-    if x0.dim() < 2:
-        raise ValueError(f"x0 must be (batch, *event_shape), got shape {tuple(x0.shape)}")
+    if x0.dim() < 2 or x0.shape[0] == 0:
+        raise ValueError(
+            f"x0 must be a non-empty (batch, *event_shape) tensor, got shape {tuple(x0.shape)}"
+        )
+    if not x0.dtype.is_floating_point:
+        raise ValueError(
+            f"x0 must be a floating-point tensor, got dtype {x0.dtype} (convert data with "
+            "x0.float())"
+        )
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}")
     if event_reduction not in ("mean", "sum"):
