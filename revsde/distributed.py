@@ -8,8 +8,11 @@ prior and its noise from its own counter-based stream keyed by (seed, i) (``samp
 ``revsde.solvers.counter``), and a chunk's
 computation does not depend on which rank runs it, so the merged result is bitwise the same
 for every world size, one process included. A rerun skips the chunks already on disk (resume).
-``out/manifest.json`` records the job (seed, method, steps, grid, process, shapes, versions);
-``merge(out)`` concatenates the chunks in order.
+``out/manifest.json`` records the job (seed, method, steps, grid, process, shapes, versions),
+and each chunk's record ``out/chunk-<j>.json``, written after it, its shape, dtype and SHA-256:
+a chunk is read back only if it matches its record and the rows the manifest expects, and a
+run recomputes (and says so) any chunk that does not; ``merge(out)`` concatenates the chunks
+in order, refusing a missing or damaged one, so no result is ever short.
 
 Launch with ``torchrun --nproc_per_node=K -m revsde sample ...``; ``init()`` joins the process
 group that torchrun describes in the environment: NCCL with one GPU per rank (``LOCAL_RANK``)
@@ -36,6 +39,10 @@ from .processes.sde import DiffusionSDE
 from .sampling.sample import sample
 
 MANIFEST = "manifest.json"
+
+
+class JobFolderError(ValueError):
+    """An output folder that holds another job, or a damaged manifest."""
 
 
 #: how sample i's noise is drawn from its seed (``revsde.solvers.counter``)
@@ -80,6 +87,53 @@ def _chunk_path(out: Path, j: int) -> Path:
     return out / f"chunk-{j:06d}.pt"
 
 
+def _record_path(out: Path, j: int) -> Path:
+    return out / f"chunk-{j:06d}.json"
+
+
+def _digest(tensor: Tensor) -> str:
+    import hashlib
+
+    return hashlib.sha256(tensor.contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def _write_chunk(out: Path, j: int, result: Tensor, rank: int) -> None:
+    """The chunk, then its record, each written to a temporary file and renamed into place:
+    a chunk without a record (a run killed between the two) is recomputed."""
+    tmp = _chunk_path(out, j).with_suffix(f".tmp{rank}")
+    torch.save(result, tmp)
+    tmp.replace(_chunk_path(out, j))
+    record = {"shape": list(result.shape), "dtype": str(result.dtype), "sha256": _digest(result)}
+    tmp = _record_path(out, j).with_suffix(f".tmp{rank}")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(_record_path(out, j))
+
+
+def _read_chunk(out: Path, j: int, rows: int) -> tuple[Tensor | None, str]:
+    """Chunk ``j`` if it is sound (its record present, its tensor loadable, of ``rows`` rows and
+    of the recorded shape, dtype and SHA-256), else ``None`` and why not."""
+    path, record_path = _chunk_path(out, j), _record_path(out, j)
+    if not path.is_file():
+        return None, "missing"
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return None, f"{record_path.name} is missing or not JSON"
+    try:
+        tensor = torch.load(path, weights_only=True)
+    except Exception as exc:  # a truncated or overwritten file: any loading error
+        return None, f"{path.name} cannot be loaded ({type(exc).__name__}: {exc})"
+    if not isinstance(tensor, Tensor):
+        return None, f"{path.name} holds a {type(tensor).__name__}, not a tensor"
+    if tensor.dim() == 0 or tensor.shape[0] != rows:
+        return None, f"{path.name} holds {tuple(tensor.shape)}, expected {rows} rows"
+    if [list(tensor.shape), str(tensor.dtype)] != [record.get("shape"), record.get("dtype")]:
+        return None, f"{path.name} is not the chunk its record describes"
+    if _digest(tensor) != record.get("sha256"):
+        return None, f"{path.name} differs from the SHA-256 recorded when it was written"
+    return tensor, ""
+
+
 def run_chunks(
     compute: Callable[[int, int], Tensor],
     n: int,
@@ -105,7 +159,13 @@ def run_chunks(
     if rank != 0:
         _claim(out, manifest)
     mine = [j for j in range(math.ceil(n / batch_size)) if j % world == rank]
-    todo = [j for j in mine if not _chunk_path(out, j).is_file()]
+    todo = []
+    for j in mine:
+        chunk, why = _read_chunk(out, j, _rows(j, n, batch_size))
+        if chunk is None:
+            if why != "missing":
+                print(f"revsde: recomputing chunk {j} of {out}: {why}", flush=True)
+            todo.append(j)
     chunks = todo
     if progress and rank == 0:
         from tqdm.auto import tqdm
@@ -114,9 +174,7 @@ def run_chunks(
     for j in chunks:
         start, stop = j * batch_size, min(n, (j + 1) * batch_size)
         result = compute(start, stop).detach().cpu()
-        tmp = _chunk_path(out, j).with_suffix(f".tmp{rank}")
-        torch.save(result, tmp)
-        tmp.replace(_chunk_path(out, j))
+        _write_chunk(out, j, result, rank)
     _barrier(rank, world)
     return merge(out) if rank == 0 else None
 
@@ -139,13 +197,16 @@ def _claim(out: Path, manifest: dict[str, Any]) -> None:
     resumed run); chunks of another job are never mixed in."""
     path = out / MANIFEST
     if path.is_file():
-        previous = json.loads(path.read_text())
-        if {k: v for k, v in previous.items() if k != "versions"} != {
-            k: v for k, v in manifest.items() if k != "versions"
-        }:
-            raise ValueError(
-                f"{out} holds the chunks of another job (its manifest differs): use a new "
-                "output folder, or delete it to start again"
+        previous = _load_manifest(path)
+        differs = sorted(
+            k
+            for k in set(previous) | set(manifest)
+            if k != "versions" and previous.get(k) != manifest.get(k)
+        )
+        if differs:
+            raise JobFolderError(
+                f"{out} holds the chunks of another job (its {', '.join(differs)} differ from "
+                "this one's): use a new output folder, or delete it to start again"
             )
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -160,12 +221,41 @@ def merge(out: str | Path) -> Tensor:
     path = out / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{out} has no {MANIFEST}: not a finished revsde job")
-    manifest = json.loads(path.read_text())
-    count = math.ceil(manifest["n"] / manifest["batch_size"])
-    missing = [j for j in range(count) if not _chunk_path(out, j).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{out} misses chunks {missing[:10]}: rerun the job to resume")
-    return torch.cat([torch.load(_chunk_path(out, j), weights_only=True) for j in range(count)])
+    manifest = _load_manifest(path)
+    n, batch_size = manifest["n"], manifest["batch_size"]
+    chunks, bad = [], []
+    for j in range(math.ceil(n / batch_size)):
+        chunk, why = _read_chunk(out, j, _rows(j, n, batch_size))
+        if chunk is None:
+            bad.append(f"chunk {j}: {why}")
+        chunks.append(chunk)
+    if bad:
+        raise ValueError(
+            f"{out} is not a complete job ({'; '.join(bad[:5])}): rerun the job to compute "
+            "the missing and damaged chunks"
+        )
+    result = torch.cat(chunks)
+    if result.shape[0] != n:  # the records say so already; a result is never short
+        raise ValueError(f"{out}: the chunks hold {result.shape[0]} rows, the job {n}")
+    return result
+
+
+def _rows(j: int, n: int, batch_size: int) -> int:
+    """The rows of chunk ``j`` of a job of ``n`` rows in chunks of ``batch_size``."""
+    return min(n, (j + 1) * batch_size) - j * batch_size
+
+
+def _load_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as exc:
+        raise JobFolderError(
+            f"{path} is not JSON ({exc}): not a revsde job folder, or a damaged one; use a new "
+            "output folder, or delete it to start again"
+        ) from None
+    if not isinstance(manifest, dict) or not {"n", "batch_size"} <= set(manifest):
+        raise JobFolderError(f"{path} is not the manifest of a revsde job")
+    return manifest
 
 
 def sample_job(

@@ -9,3 +9,9 @@ def gaussian():
     sde = revsde.VPSDE()
     target = gaussian_2d()
     return sde, target.score(sde), (2,)
+
+
+def unshaped():
+    """(sde, score): the same model without its event shape, for --shape."""
+    sde, score, _ = gaussian()
+    return sde, score

@@ -9,6 +9,7 @@ import math
 import pytest
 
 from revsde.cli import main
+from revsde.cli.commands import build_parser
 from revsde.evaluation.metrics import gaussian_w2, sliced_w2
 
 
@@ -213,3 +214,66 @@ def test_budget_and_target_summaries():
     assert fewest_evaluations(study, 0.26) == {"a": 20, "b": 20}
     assert fewest_evaluations(study, 0.1) == {"a": None, "b": None}
     assert best_per_budget(study, (10, 20)) == {10: ("b", 0.3), 20: ("a", 0.2)}
+
+
+def _one_line_error(argv, capsys, *parts):
+    """The command exits with status 2 and one line on stderr holding every part."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for part in parts:
+        assert part in err, (part, err)
+
+
+def test_bad_files_folders_and_shapes_are_one_line_errors(tmp_path, capsys):
+    """A checkpoint that is text, random bytes or a saved tensor (in sample and compare); an
+    output path that is a file or holds another job; a --shape the model cannot take: each a
+    one-line error with exit status 2 before any work (raw unpickling errors and tracebacks
+    before)."""
+    import torch
+
+    text, noise, tensor = tmp_path / "a.txt", tmp_path / "b.bin", tmp_path / "c.pt"
+    text.write_text("not a checkpoint")
+    noise.write_bytes(bytes(range(256)) * 8)
+    torch.save(torch.zeros(3), tensor)
+    for bad in (text, noise, tensor):
+        for command in ("sample", "compare"):
+            argv = [command, "--checkpoint", str(bad), "--out", str(tmp_path / "o")]
+            if command == "sample":
+                argv += ["--samples", "4"]
+            _one_line_error(argv, capsys, "--checkpoint", str(bad), "not a revsde checkpoint")
+    model = ["sample", "--model", "cli_models:gaussian", "--samples", "4", "--steps", "2"]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    _one_line_error([*model, "--out", str(blocker)], capsys, "--out", "not a writable directory")
+    folder = str(tmp_path / "job")
+    assert main([*model, "--out", folder, "--no-progress"]) == 0
+    capsys.readouterr()
+    _one_line_error([*model, "--out", folder, "--method", "euler"], capsys, "another job", "method")
+    _one_line_error(
+        [*model, "--shape", "3", "--out", str(tmp_path / "s")], capsys, "--shape (3,) differs"
+    )
+    unshaped = ["sample", "--model", "cli_models:unshaped", "--samples", "2"]
+    _one_line_error(
+        [*unshaped, "--shape", "5", "--out", str(tmp_path / "u")], capsys, "--shape (5,)"
+    )
+
+
+def test_one_sample_one_step_one_per_chunk_runs(tmp_path, capsys):
+    argv = ["sample", "--model", "cli_models:gaussian", "--samples", "1", "--steps", "1"]
+    assert main([*argv, "--batch-size", "1", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "(1, 2)" in capsys.readouterr().out
+
+
+def test_every_option_has_help_and_the_help_shows_its_default():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, (name, action.dest)
+        text = command.format_help()
+        assert "(default:" in text, name
+    assert "(default: 256)" in commands["sample"].format_help()

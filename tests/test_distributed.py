@@ -86,8 +86,44 @@ def test_a_resumed_job_recomputes_only_the_missing_chunk(tmp_path):
     after = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("chunk-*.pt")}
     assert all(after[name] == t for name, t in before.items())  # untouched
     assert "chunk-000002.pt" in after
-    with pytest.raises(ValueError, match="holds the chunks of another job"):
+    with pytest.raises(ValueError, match=r"holds the chunks of another job \(its method differ"):
         job(tmp_path, "unipc")
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda path: torch.save(torch.zeros(2, 2, dtype=torch.float64), path), "expected 3 rows"),
+        (lambda path: path.write_bytes(path.read_bytes()[:40]), "cannot be loaded"),
+        (
+            lambda path: torch.save(torch.load(path, weights_only=True) + 1.0, path),
+            "differs from the SHA-256 recorded",
+        ),
+        (lambda path: path.with_suffix(".json").unlink(), "missing or not JSON"),
+    ],
+)
+def test_a_damaged_chunk_is_named_and_recomputed_never_merged(tmp_path, capsys, damage, why):
+    """A chunk replaced by a tensor of the wrong shape (3757 rows of 4000 came out before,
+    exit 0), truncated (torch's 'checkpoint file is corrupted' on every rerun before),
+    altered, or without its record: merge names it and refuses a short result, and a rerun
+    says which chunk it recomputes and why, then gives the one-process result."""
+    full = job(tmp_path, "euler")
+    damage(tmp_path / "chunk-000001.pt")
+    with pytest.raises(ValueError, match=f"chunk 1: .*{why}"):
+        merge(tmp_path)
+    capsys.readouterr()
+    again = job(tmp_path, "euler")
+    assert f"recomputing chunk 1 of {tmp_path}" in capsys.readouterr().out
+    assert torch.equal(again, full)
+
+
+def test_a_manifest_that_is_not_json_is_named(tmp_path):
+    job(tmp_path, "euler")
+    (tmp_path / "manifest.json").write_text("{ not json")
+    with pytest.raises(ValueError, match=r"manifest.json is not JSON"):
+        job(tmp_path, "euler")
+    with pytest.raises(ValueError, match=r"manifest.json is not JSON"):
+        merge(tmp_path)
 
 
 def test_a_failing_rank_fails_the_run_with_its_message(tmp_path):

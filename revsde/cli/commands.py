@@ -59,23 +59,39 @@ def _methods(text: str) -> list[str]:
     return methods
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
-    return value
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+_positive = _at_least(1)
+#: a Monte Carlo study's sample needs two draws for its spread
+_two_or_more = _at_least(2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """One line and exit status 2 for every error, the fix in the message: no usage block,
+    no traceback."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="revsde", description="Score-based diffusion models as numerical SDEs."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="revsde", description="Score-based diffusion models as numerical SDEs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    defaults = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
     p = sub.add_parser(
         "compare",
+        **defaults,
         help="solver accuracy against step count on a closed-form problem",
         description=(
             "Sample the exact law of a closed-form target through its reverse SDE "
@@ -86,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
             "noise floor."
         ),
     )
-    p.add_argument("--sde", choices=sorted(SDES), default="vp")
-    p.add_argument("--target", choices=sorted(TARGETS), default="mixture2d")
+    p.add_argument("--sde", choices=sorted(SDES), default="vp", help="the forward process")
+    p.add_argument(
+        "--target", choices=sorted(TARGETS), default="mixture2d", help="the closed-form data law"
+    )
     p.add_argument(
         "--methods",
         type=_methods,
@@ -120,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Gaussian targets: the exact output law of each method (no samples, no noise "
         "floor), its exact W2 and KL to the true law; methods without one are listed",
     )
-    p.add_argument("--samples", type=_positive, default=4000)
+    p.add_argument(
+        "--samples", type=_two_or_more, default=4000, help="draws per run of the Monte Carlo study"
+    )
     p.add_argument(
         "--sde-samples",
         type=_positive,
@@ -152,9 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="mark, per method, the fewest evaluations that reach this error (plot and table)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws and the noise")
+    p.add_argument("--device", default="cpu", help="torch device of the solves")
+    p.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float64", help="the solves' dtype"
+    )
     p.add_argument(
         "--out", type=Path, default=Path("compare-out"), help="directory for compare.json/.csv/.png"
     )
@@ -170,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser(
         "sample",
+        **defaults,
         help="draw N samples of a model, across processes under torchrun",
         description=(
             "Draw N samples of a trained model with revsde.sample, in chunks of --batch-size "
@@ -180,24 +203,42 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     source = d.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", type=Path, help="a `revsde train` checkpoint")
+    source.add_argument("--checkpoint", type=Path, help="a `revsde train` checkpoint file")
     source.add_argument(
         "--model",
         help="an import path module:callable; the callable returns (sde, score) or "
         "(sde, score, event_shape)",
     )
     d.add_argument("--samples", type=_positive, required=True, help="number of samples")
-    d.add_argument("--shape", type=_int_list, default=None, help="event shape, e.g. 3,32,32")
-    d.add_argument("--method", default="unipc", help=f"one of {sorted(SOLVERS)}")
-    d.add_argument("--steps", type=_positive, default=None)
-    d.add_argument("--spacing", type=_spacing, default=None)
+    d.add_argument(
+        "--shape",
+        type=_int_list,
+        default=None,
+        help="event shape, e.g. 3,32,32 (default: the model's own)",
+    )
+    d.add_argument(
+        "--method",
+        choices=sorted(SOLVERS),
+        default="unipc",
+        metavar="METHOD",
+        help=f"the sampler, one of {', '.join(sorted(SOLVERS))}",
+    )
+    d.add_argument(
+        "--steps", type=_positive, default=None, help="solver steps (default: revsde.sample's)"
+    )
+    d.add_argument(
+        "--spacing", type=_spacing, default=None, help="time grid (default: the method's own)"
+    )
     d.add_argument("--batch-size", type=_positive, default=256, help="samples per chunk")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", type=Path, default=Path("samples-out"))
+    d.add_argument("--seed", type=int, default=0, help="the job's seed; sample i's is (seed, i)")
+    d.add_argument(
+        "--out", type=Path, default=Path("samples-out"), help="folder of the chunks and samples.pt"
+    )
     d.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     t = sub.add_parser(
         "train",
+        **defaults,
         help="train a small score network on a real data set, sample it, report its likelihood",
         description=(
             "Fit an MLP score network (eps prediction, VP process, DSM loss, EMA weights) to "
@@ -206,13 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
             "sampler's sliced W2 to held-out data and the held-out likelihood."
         ),
     )
-    t.add_argument("--data", choices=["moons", "swissroll", "digits"], default="moons")
-    t.add_argument("--iterations", type=_positive, default=4000)
-    t.add_argument("--hidden", type=_positive, default=256)
-    t.add_argument("--batch-size", type=_positive, default=512)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", type=Path, default=Path("train-out"))
+    t.add_argument(
+        "--data", choices=["moons", "swissroll", "digits"], default="moons", help="the data set"
+    )
+    t.add_argument("--iterations", type=_positive, default=4000, help="Adam steps")
+    t.add_argument("--hidden", type=_positive, default=256, help="width of the MLP")
+    t.add_argument("--batch-size", type=_positive, default=512, help="training batch")
+    t.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate")
+    t.add_argument("--seed", type=int, default=0, help="seed of the data split and training")
+    t.add_argument(
+        "--out", type=Path, default=Path("train-out"), help="folder of model.pt and samples.png"
+    )
     t.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
 
@@ -271,9 +316,10 @@ def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
     if args.checkpoint is not None:
         from ..models.checkpoint import load_checkpoint
 
-        if not args.checkpoint.is_file():
-            parser.error(f"--checkpoint {str(args.checkpoint)!r} is not a file")
-        score, sde, _ = load_checkpoint(args.checkpoint)
+        try:
+            score, sde, _ = load_checkpoint(args.checkpoint)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--checkpoint: {exc}")
         return sde, score, (score.model.config["dim"],)
     import importlib
 
@@ -286,39 +332,66 @@ def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
         parser.error(f"--model {args.model!r} cannot be loaded: {exc}")
     if not isinstance(made, tuple) or len(made) not in (2, 3):
         parser.error(f"--model {args.model!r} must return (sde, score) or (sde, score, shape)")
-    shape = tuple(args.shape) if args.shape else (tuple(made[2]) if len(made) == 3 else None)
+    own = tuple(made[2]) if len(made) == 3 else None
+    if args.shape and own is not None and tuple(args.shape) != own:
+        parser.error(f"--shape {tuple(args.shape)} differs from the model's event shape {own}")
+    shape = tuple(args.shape) if args.shape else own
     if shape is None:
         parser.error("--shape is needed: the model does not give its event shape")
+    _probe(parser, made[0], made[1], shape)
     return made[0], made[1], shape
 
 
-def sample_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from ..distributed import init, sample_job
+def _probe(parser: argparse.ArgumentParser, sde, score, shape: tuple[int, ...]) -> None:
+    """Call the model once on one sample of ``shape`` before any work, so that a shape it
+    cannot take is a one-line error, not a traceback from the middle of the job."""
+    import torch
 
-    if args.method not in SOLVERS:
-        parser.error(f"--method {args.method!r}: valid methods are {sorted(SOLVERS)}")
+    try:
+        with torch.no_grad():
+            out = score(torch.zeros(1, *shape), torch.full((1,), 0.5 * sde.T))
+    except Exception as exc:
+        parser.error(
+            f"--shape {shape}: the model fails on a sample of that shape "
+            f"({type(exc).__name__}: {exc})"
+        )
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, *shape):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        parser.error(f"--shape {shape}: the model returns {got} for one sample of that shape")
+
+
+def sample_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from ..distributed import JobFolderError, init, sample_job
+
     sde, score, shape = _load_model(parser, args)
     if args.shape and args.checkpoint is not None and tuple(args.shape) != shape:
         parser.error(f"--shape {tuple(args.shape)} differs from the checkpoint's {shape}")
+    _check_out(parser, args.out)
     rank, world = init()
-    samples = sample_job(
-        sde,
-        score,
-        args.samples,
-        shape,
-        args.out,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        method=args.method,
-        steps=args.steps,
-        spacing=args.spacing,
-        progress=not args.no_progress,
-    )
+    try:
+        samples = sample_job(
+            sde,
+            score,
+            args.samples,
+            shape,
+            args.out,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            method=args.method,
+            steps=args.steps,
+            spacing=args.spacing,
+            progress=not args.no_progress,
+        )
+    except JobFolderError as exc:
+        parser.error(f"--out: {exc}")
     if rank == 0:
         import torch
 
-        torch.save(samples, args.out / "samples.pt")
-        print(f"wrote {args.out / 'samples.pt'}: {tuple(samples.shape)} from {world} process(es)")
+        path = args.out / "samples.pt"
+        tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed into place
+        torch.save(samples, tmp)
+        tmp.replace(path)
+        print(f"wrote {path}: {tuple(samples.shape)} from {world} process(es)")
     return 0
 
 
@@ -341,8 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.sde_samples is not None and args.sde_samples < args.samples:
         parser.error(f"--sde-samples must be >= --samples ({args.samples}), got {args.sde_samples}")
     if args.checkpoint is not None:
-        if not args.checkpoint.is_file():
-            parser.error(f"--checkpoint {str(args.checkpoint)!r} is not a file")
+        from ..models.checkpoint import load_checkpoint
+
+        try:
+            load_checkpoint(args.checkpoint)  # a clear error before the study
+        except (OSError, ValueError) as exc:
+            parser.error(f"--checkpoint: {exc}")
         study = run_checkpoint_study(
             str(args.checkpoint),
             methods=args.methods,

@@ -71,7 +71,12 @@ def train_example(
     held_out = test[:n].double()
     report["train_vs_test_sliced_w2"] = sliced_w2(train[:n].double(), held_out)
     samples = {}
-    for method, steps in SAMPLERS:
+    evaluations = SAMPLERS
+    if progress:  # one bar over the samplers, not one per sampler
+        from tqdm.auto import tqdm
+
+        evaluations = tqdm(SAMPLERS, desc="evaluate", unit="sampler")
+    for method, steps in evaluations:
         x = sample(
             sde,
             score,
@@ -79,7 +84,6 @@ def train_example(
             method=method,
             steps=steps,
             generator=torch.Generator().manual_seed(seed + 1),
-            progress=progress,
         )
         samples[method] = x
         report[f"sliced_w2_{method}_{steps}"] = sliced_w2(x.double(), held_out)

@@ -33,6 +33,7 @@ def save_checkpoint(
     params = {a: getattr(sde, a) for a in PROCESSES[name][1]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed into place
     torch.save(
         {
             "net": net.config,
@@ -41,15 +42,31 @@ def save_checkpoint(
             "prediction": prediction,
             "info": info,
         },
-        path,
+        tmp,
     )
+    tmp.replace(path)
     return path
 
 
 def load_checkpoint(path: str | Path) -> tuple[ScoreAdapter, DiffusionSDE, dict[str, Any]]:
     """``(score, sde, info)`` from ``save_checkpoint``'s file: the network in a
-    ``ScoreAdapter`` (evaluation mode), its process, and the stored info."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=False)
+    ``ScoreAdapter`` (evaluation mode), its process, and the stored info. A file that is not
+    one (text, other bytes, a saved tensor, another program's checkpoint) is a ``ValueError``
+    that names it; the file is read with ``weights_only=True`` (no code runs from it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is not a file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable file: pickle, zip and torch errors alike
+        raise ValueError(
+            f"{path} is not a revsde checkpoint: torch cannot read it ({type(exc).__name__})"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(
+            f"{path} is not a revsde checkpoint: it holds a {type(ckpt).__name__}, not the "
+            "dictionary `revsde train` writes"
+        )
     for key in ("net", "state_dict", "sde", "prediction"):
         if key not in ckpt:
             raise ValueError(f"{path} is not a revsde checkpoint (no {key!r})")
