@@ -105,6 +105,79 @@ def split_table(sde_name: str, target_name: str, steps: tuple[int, ...]) -> list
     return lines
 
 
+ANCESTRAL_PROCESSES = {
+    "vp": revsde.VPSDE,
+    "sub-vp": revsde.SubVPSDE,
+    "cosine vp": revsde.CosineVPSDE,
+    "flow matching": revsde.FlowMatchingSDE,
+    "ve": revsde.VESDE,
+    "edm": revsde.EDMSDE,
+}
+
+
+def ancestral_table(target_name: str, steps: tuple[int, ...]) -> list[str]:
+    """Exact W2 of ``ancestral`` with each of DDPM's two reverse variances, per process, from
+    the true law at t_max: what the per-process default ``variance="auto"`` is chosen from."""
+    target = TARGETS[target_name]()
+    lines = [
+        "| process | "
+        + " | ".join(f"{n} steps: beta / posterior" for n in steps)
+        + " | auto takes |",
+        "|---" * (len(steps) + 2) + "|",
+    ]
+    for name, make in ANCESTRAL_PROCESSES.items():
+        sde, cells = make(), []
+        for n in steps:
+            w = {
+                v: exact_solve(sde, target, "ancestral", n, start="exact", variance=v)
+                for v in ("beta", "posterior", "auto")
+            }
+            b, p = w["beta"].w2, w["posterior"].w2
+            cells.append(f"**{b:.3f}** / {p:.3f}" if b < p else f"{b:.3f} / **{p:.3f}**")
+        auto = "beta" if torch.equal(w["auto"].output.var, w["beta"].output.var) else "posterior"
+        lines.append(f"| {name} | {' | '.join(cells)} | {auto} |")
+    return lines
+
+
+STAGE_PROBLEMS = (
+    ("gaussian2d", "vp", "uniform"),
+    ("gaussian2d", "vp", "quadratic"),
+    ("gaussian64", "vp", "quadratic"),
+    ("gaussian64", "ve", "quadratic"),
+    ("gaussian64", "edm", "karras"),
+)
+
+
+def stages_table(method: str, steps: tuple[int, ...]) -> list[str]:
+    """Exact W2 of a single-step DPM-Solver++ with its stages at fractions of the step in the
+    integration clock (``stages="time"``) and in lambda (``"logsnr"``), from the true law at
+    t_max."""
+    makers = {**PROCESSES, "edm": revsde.EDMSDE}
+    lines = [
+        "| problem, grid | " + " | ".join(f"{n} steps: time / logsnr" for n in steps) + " |",
+        "|---" * (len(steps) + 1) + "|",
+    ]
+    for target, sde_name, spacing in STAGE_PROBLEMS:
+        cells = []
+        for n in steps:
+            w = {
+                st: exact_solve(
+                    makers[sde_name](),
+                    TARGETS[target](),
+                    method,
+                    n,
+                    start="exact",
+                    spacing=spacing,
+                    stages=st,
+                ).w2
+                for st in ("time", "logsnr")
+            }
+            a, b = w["time"], w["logsnr"]
+            cells.append(f"**{a:.2g}** / {b:.2g}" if a < b else f"{a:.2g} / **{b:.2g}**")
+        lines.append(f"| {target}, {sde_name}, {spacing} | {' | '.join(cells)} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markdown", type=Path)
@@ -154,6 +227,29 @@ def main() -> None:
             "total W2 of the denoised output to the data law (at most their sum).",
             "",
             *split_table(sde, "gaussian64", (10, 20, 50)),
+            "",
+        ]
+    for target in ("gaussian2d", "gaussian64"):
+        md += [
+            f"## Ancestral sampling's variance per process, {target}",
+            "",
+            'Exact W2 at t_min of `ancestral` with std² = b² (`variance="beta"`) and with the '
+            'posterior\'s b² σ²_lo/σ²_hi (`"posterior"`), from the true law at t_max, uniform '
+            "grid; the smaller in bold. The last column is the variance the default "
+            '`variance="auto"` uses on that process.',
+            "",
+            *ancestral_table(target, (10, 20, 50, 100, 200)),
+            "",
+        ]
+    for method in ("dpmpp_3s", "dpmpp_2s"):
+        md += [
+            f"## `{method}`: stages in the integration clock or in λ",
+            "",
+            "Exact W2 at t_min from the true law at t_max with the stages at fractions of the "
+            'step in the integration clock (`stages="time"`, the default) and of h in λ '
+            '(`stages="logsnr"`, as DPM-Solver places them); the smaller in bold.',
+            "",
+            *stages_table(method, (4, 8, 16)),
             "",
         ]
     md.append(f"Total time {time.perf_counter() - start:.0f} s.")

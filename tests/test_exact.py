@@ -23,6 +23,7 @@ VARIANTS = [(m, {}) for m in EXACT] + [
     ("edm", {"s_churn": 20.0}),
     ("dpmpp_2m_sde", {"eta": 0.5}),
     ("ancestral", {"variance": "posterior"}),
+    ("ancestral", {"variance": "beta"}),
 ]
 
 

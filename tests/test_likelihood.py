@@ -10,7 +10,7 @@ import torch
 import revsde
 from revsde.evaluation.likelihood import bits_per_dim, log_likelihood
 from revsde.evaluation.problems import gaussian_2d
-from revsde.evaluation.targets import GaussianMixture
+from revsde.evaluation.targets import Gaussian, GaussianMixture
 
 D64 = torch.float64
 GAUSS = gaussian_2d(D64)
@@ -92,6 +92,29 @@ def test_hutchinson_is_an_unbiased_estimate_of_the_exact_divergence():
         se = est.std(1) / math.sqrt(copies)
         assert bool(((est.mean(1) - exact).abs() < 4.5 * se).all()), (est.mean(1), exact, se)
         assert bool((se > 0).all())
+
+
+@pytest.mark.parametrize("probe", ["rademacher", "gaussian"])
+def test_hutchinson_probes_the_whole_drift(probe):
+    """For data N(0, I) under VP the probability-flow drift is zero (the score is -x), so its
+    Jacobian is 0 and a probe of the whole drift, f z^T z - g^2/2 z^T J z, is exact for any z;
+    a probe of the score's Jacobian alone is not, for Gaussian z (it has variance
+    2 (g^2/2)^2 d)."""
+    sde = revsde.VPSDE()
+    data = Gaussian(torch.zeros(3, dtype=D64), torch.eye(3, dtype=D64))
+    x = torch.randn(16, 3, dtype=D64, generator=torch.Generator().manual_seed(0))
+    kw = {"t_min": 1e-3, "method": "rk4", "steps": 10}
+    exact = log_likelihood(sde, data.score(sde), x, **kw)
+    est = log_likelihood(
+        sde,
+        data.score(sde),
+        x,
+        divergence="hutchinson",
+        probe=probe,
+        generator=torch.Generator().manual_seed(1),
+        **kw,
+    )
+    torch.testing.assert_close(est, exact, rtol=0.0, atol=1e-9)
 
 
 def test_bits_per_dim_offsets():

@@ -95,17 +95,30 @@ def test_dpmpp_2m_sde_equals_k_diffusions_with_the_same_noise(k_sampling, kind, 
 @pytest.mark.parametrize("kind", ["vp", "ve"])
 @pytest.mark.parametrize("s_churn", [0.0, 2.0])
 def test_edm_equals_k_diffusions_heun_sampler(k_sampling, kind, s_churn):
-    """EDM's Algorithm 1 (s_churn = 0) and 2 in k-diffusion's ``sample_heun``, on the same
-    noise levels. With churn both draw one standard normal per step from the global
-    generator; s_tmax keeps the first step (where revsde caps the churned level at the
-    process's start) unchurned."""
+    """EDM's Algorithm 1 (s_churn = 0) and 2 in k-diffusion's ``sample_heun`` on its own grid,
+    which ends at sigma = 0: revsde's solve and Tweedie's step against k-diffusion's steps and
+    its last, Euler step to 0 (so the same s_churn gives the same gamma, counting that step).
+    With churn both draw one standard normal per step from the global generator; s_tmax keeps
+    the first step (where revsde caps the churned level at the process's start) unchurned, and
+    s_tmin the last (Tweedie's step does not churn)."""
     rode, ts, x_T, alpha, k_sigmas = problem(kind)
-    churn = {"s_churn": s_churn, "s_tmax": float(k_sigmas[1]) * 1.0001}
+    churn = {
+        "s_churn": s_churn,
+        "s_tmax": float(k_sigmas[1]) * 1.0001,
+        "s_tmin": float(k_sigmas[-1]) * 1.0001,
+    }
     torch.manual_seed(5)
     ours = solvers.solve(rode, x_T, ts, method="edm", final_only=True, **churn).ys
+    ours = rode.predict_x0(ts[-1], ours)
     torch.manual_seed(5)
-    theirs = k_sampling.sample_heun(ve_denoiser, x_T / alpha[0], k_sigmas, disable=True, **churn)
-    torch.testing.assert_close(ours, alpha[-1] * theirs, rtol=1e-9, atol=1e-9)
+    theirs = k_sampling.sample_heun(
+        ve_denoiser,
+        x_T / alpha[0],
+        torch.cat([k_sigmas, k_sigmas.new_zeros(1)]),
+        disable=True,
+        **churn,
+    )
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
 
 
 @pytest.fixture(scope="module")

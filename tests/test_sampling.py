@@ -393,9 +393,40 @@ def test_ancestral_offers_both_variances_and_beta_measures_better_on_vp():
     # more than 10 of them, beta's bias is within 4
     assert errs["posterior"] < -0.05, errs
     assert errs["beta"] > -0.02, errs
-    assert solvers.resolve("ancestral").variance == "beta"
+    assert solvers.resolve("ancestral").variance == "auto"
     with pytest.raises(ValueError, match="variance must be one of"):
         solvers.resolve("ancestral", variance="bogus")
+
+
+ANCESTRAL_PROCESSES = {
+    "vp": (revsde.VPSDE, "beta"),
+    "subvp": (revsde.SubVPSDE, "beta"),
+    "cosine": (revsde.CosineVPSDE, "beta"),
+    "flow": (revsde.FlowMatchingSDE, "beta"),
+    "ve": (lambda: revsde.VESDE(0.01, 20.0), "posterior"),
+    "edm": (revsde.EDMSDE, "posterior"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ANCESTRAL_PROCESSES))
+def test_ancestral_default_variance_is_the_closer_one_for_each_process(kind):
+    """The default takes, per process, the variance whose exact output law is closer to the
+    true one (at 20 steps, a 2-D and an anisotropic 64-D Gaussian); its law is exactly that
+    variance's."""
+    from revsde.evaluation.exact import exact_solve
+    from revsde.evaluation.problems import gaussian_64
+
+    make, expected = ANCESTRAL_PROCESSES[kind]
+    sde = make()
+    for target in (gaussian_2d(D64), gaussian_64()):
+        laws = {
+            v: exact_solve(sde, target, "ancestral", 20, start="exact", variance=v)
+            for v in ("auto", "beta", "posterior")
+        }
+        other = "beta" if expected == "posterior" else "posterior"
+        assert laws[expected].w2 < laws[other].w2, (kind, laws[expected].w2, laws[other].w2)
+        assert torch.equal(laws["auto"].output.var, laws[expected].output.var), kind
+        assert torch.equal(laws["auto"].output.mean, laws[expected].output.mean), kind
 
 
 def test_a_score_sde_trained_ve_network_denoises_to_its_own_noise_level():

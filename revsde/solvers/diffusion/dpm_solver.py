@@ -26,7 +26,7 @@ from typing import ClassVar, NamedTuple
 
 from ..._checks import check_real
 from ..base import Noise, Solver
-from ..protocols import SemiLinearSDE
+from ..protocols import LogSNRClock, SemiLinearSDE
 from .exponential import (
     Ends,
     check_lower_order_final,
@@ -37,17 +37,28 @@ from .exponential import (
     taylor_terms,
 )
 
+STAGES = ("time", "logsnr")
 
-def _single_step_2s(sde, e: Ends, t0, t1, y0, d0, *, with_error: bool = False):
+
+def _stage_time(sde, e: Ends, t0, t1, fraction: float, stages: str):
+    """The integration time a ``fraction`` of the way through the step: in the integration
+    clock (``stages="time"``) or in lambda (``"logsnr"``, through the SDE's
+    ``time_of_log_snr``)."""
+    if stages == "time":
+        return t0 + fraction * (t1 - t0)
+    return sde.time_of_log_snr(e.lam0 + fraction * e.h).to(t0)
+
+
+def _single_step_2s(sde, e: Ends, t0, t1, y0, d0, *, stages="time", with_error=False):
     """DPM-Solver++(2S) (Lu et al. Alg. 1) from y0 with the data prediction d0 at its start
-    (one more evaluation, at the middle of the step in the integration clock): with
-    r = (lambda_mid - lambda_0) / h,
+    (one more evaluation, at the middle of the step in the integration clock, or in lambda
+    with ``stages="logsnr"`` as in Lu et al.'s r1 = 1/2): with r = (lambda_mid - lambda_0) / h,
 
         u = exponential_step to the midpoint from D_0,
         y1 = exponential_step from (1 - 1/(2r)) D_0 + 1/(2r) D(u).
 
     ``with_error`` also returns its difference from the first-order (DDIM) step from d0."""
-    t_mid = t0 + 0.5 * (t1 - t0)
+    t_mid = _stage_time(sde, e, t0, t1, 0.5, stages)
     mid = e.to(sde, t_mid, y0)
     r = mid.h / e.h
     d_mid = sde.predict_x0(t_mid, exponential_step(mid, y0, d0))
@@ -58,19 +69,24 @@ def _single_step_2s(sde, e: Ends, t0, t1, y0, d0, *, with_error: bool = False):
     return y1, exponential_step(e, None, (0.5 / r) * (d_mid - d0))
 
 
-def _single_step_3s(sde, e: Ends, t0, t1, y0, d0, *, with_error: bool = False):
-    """Single-step third-order DPM-Solver++ (the data-prediction form of DPM-Solver-3, Lu et
-    al. 2022a, sec. 3.3 and Alg. 2 with r1 = 1/3, r2 = 2/3, stages at a third and two thirds
-    of the step in the integration clock): D(lambda) = D_0 + u D' + u^2 D''/2 fitted through
-    D_0 and the stages' predictions,
+def _single_step_3s(sde, e: Ends, t0, t1, y0, d0, *, stages="time", with_error=False):
+    """Single-step third-order DPM-Solver++ in its Taylor form (the data-prediction version
+    of Lu et al.'s ``singlestep_dpm_solver_third_update`` with ``solver_type="taylor"``; the
+    stages of DPM-Solver-3, Lu et al. 2022a, sec. 3.3 and Alg. 2, r1 = 1/3, r2 = 2/3):
+    D(lambda) = D_0 + u D' + u^2 D''/2 fitted through D_0 and the stages' predictions,
 
         u_a = exponential_step to stage a from D_0,
         u_b = exponential_step to stage b from D_0 and r2 h D' ~ (r2/r1) (D(u_a) - D_0),
-        y1 = exponential_step from D_0, h D' and h^2 D''/2 of the parabola through the three.
+        y1 = exponential_step from D_0, h D' and h^2 D''/2 of the parabola through the three,
+
+    with r1, r2 the stages' fractions of h. The stages sit at a third and two thirds of the
+    step in the integration clock (``stages="time"``) or in lambda (``"logsnr"``, as
+    DPM-Solver-3 puts them).
 
     ``with_error`` also returns its difference from the embedded second-order solution (h D'
     from D_0 and the first stage alone)."""
-    t_a, t_b = t0 + (t1 - t0) / 3.0, t0 + (t1 - t0) * (2.0 / 3.0)
+    t_a = _stage_time(sde, e, t0, t1, 1.0 / 3.0, stages)
+    t_b = _stage_time(sde, e, t0, t1, 2.0 / 3.0, stages)
     stage_a, stage_b = e.to(sde, t_a, y0), e.to(sde, t_b, y0)
     r1, r2 = stage_a.h / e.h, stage_b.h / e.h
     slope_a = (sde.predict_x0(t_a, exponential_step(stage_a, y0, d0)) - d0) / r1  # ~ h D'
@@ -85,7 +101,13 @@ def _single_step_3s(sde, e: Ends, t0, t1, y0, d0, *, with_error: bool = False):
 
 
 class _SingleStep(Solver):
-    """A single-step DPM-Solver++ step, adaptive with its embedded lower-order solution."""
+    """A single-step DPM-Solver++ step, adaptive with its embedded lower-order solution.
+
+    ``stages="time"`` (the default) places the inner stages at fixed fractions of the step in
+    the integration clock; ``stages="logsnr"`` at those fractions of h in lambda, as Lu et
+    al. do, which needs the SDE's ``time_of_log_snr`` (``protocols.LogSNRClock``; revsde's
+    inverts lambda by bisection, reading it back to the host, so a solve with it cannot be
+    captured as a CUDA graph)."""
 
     noise_types = frozenset({"diagonal"})
     ode_only = True
@@ -93,13 +115,25 @@ class _SingleStep(Solver):
     preferred_spacing = "quadratic"  # measured: benchmarks/few_step.py
     _update: ClassVar = None
 
+    def __init__(self, stages: str = "time") -> None:
+        if stages not in STAGES:
+            raise ValueError(f"stages must be one of {list(STAGES)}, got {stages!r}")
+        self.stages = stages
+        if stages == "logsnr":
+            self.requires = (SemiLinearSDE, LogSNRClock)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(stages={self.stages!r})"
+
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         e = ends(sde, t0, t1, y0)
-        return self._update(sde, e, t0, t1, y0, sde.predict_x0(t0, y0)), state
+        d0 = sde.predict_x0(t0, y0)
+        return self._update(sde, e, t0, t1, y0, d0, stages=self.stages), state
 
     def step_with_error(self, sde, t0, t1, y0, noise: Noise, state):
         e = ends(sde, t0, t1, y0)
-        y1, err = self._update(sde, e, t0, t1, y0, sde.predict_x0(t0, y0), with_error=True)
+        d0 = sde.predict_x0(t0, y0)
+        y1, err = self._update(sde, e, t0, t1, y0, d0, stages=self.stages, with_error=True)
         return y1, err, state
 
 
@@ -120,8 +154,8 @@ class DPMSolverPP3S(_SingleStep):
     """Single-step third-order DPM-Solver++: global order 3, three model evaluations per step,
     no history. Adaptive: the embedded second-order solution has local error O(h^3)
     (DPM-Solver-23 of Lu et al. 2022a, sec. 4.3, in data prediction). Its stages sit at
-    thirds of the step in the integration clock, where DPM-Solver-3 puts them at thirds in
-    lambda."""
+    thirds of the step in the integration clock; ``stages="logsnr"`` puts them at thirds in
+    lambda, as DPM-Solver-3 does."""
 
     name = "dpmpp_3s"
     strong_order = 3.0

@@ -8,8 +8,10 @@ prediction. EDM integrates that ODE with Heun's method in sigma~; its stochastic
 first "churns": it raises the noise level of the current state from sigma~_i to
 sigma^_i = (1 + gamma_i) sigma~_i by adding fresh noise of variance sigma^_i^2 - sigma~_i^2
 (scaled by ``s_noise``), with gamma_i = min(s_churn / N, sqrt(2) - 1) on the steps whose
-sigma~_i lies in [s_tmin, s_tmax] (N the number of steps), and 0 elsewhere. A step from
-sigma^ to sigma~_1:
+sigma~_i lies in [s_tmin, s_tmax], and 0 elsewhere. N counts the steps as EDM (and
+k-diffusion, whose grids end at sigma = 0) do: the grid's steps plus the final step to
+sigma = 0, which revsde takes as Tweedie's step, so a given ``s_churn`` churns as much as in
+EDM's code. A step from sigma^ to sigma~_1:
 
     d   = (x^ - D(x^; sigma^)) / sigma^,          x~_1 = x^ + (sigma~_1 - sigma^) d,
     d'  = (x~_1 - D(x~_1; sigma~_1)) / sigma~_1,  x~_1 = x^ + (sigma~_1 - sigma^) (d + d') / 2.
@@ -84,7 +86,9 @@ class EDMHeun(Solver):
             return 0.0, math.inf  # no churn: nothing read back from the device
         alpha, sigma = sde.marginal_coefficients(t0, y0)
         # gamma and the cap on the churned level (the level where the solve starts)
-        return (min(self.s_churn / n_steps, math.sqrt(2.0) - 1.0), float((sigma / alpha).max()))
+        # EDM's N counts the final step to sigma = 0 (Tweedie's step here) besides the grid's
+        gamma = min(self.s_churn / (n_steps + 1), math.sqrt(2.0) - 1.0)
+        return gamma, float((sigma / alpha).max())
 
     def step(self, sde, t0, t1, y0, noise: Noise, state):
         gamma, level_cap = state
