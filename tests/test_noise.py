@@ -12,6 +12,7 @@ from scipy import stats
 
 import revsde
 from revsde import solvers
+from revsde.evaluation.problems import mixture_2d
 from revsde.solvers import counter
 
 D64 = torch.float64
@@ -79,6 +80,53 @@ def test_per_sample_seeds_make_every_method_bitwise_batch_independent(method):
     whole = solvers.solve(problem, x, ts, solver, generator=seeds, final_only=True).ys
     part = solvers.solve(problem, x[2:5], ts, solver, generator=seeds[2:5], final_only=True).ys
     assert torch.equal(whole[2:5], part)
+
+
+@pytest.mark.parametrize("method", sorted(solvers.SOLVERS))
+def test_seeds_are_bitwise_batch_independent_with_the_librarys_own_targets(method):
+    """As above with the exact score of the library's 2-D mixture (per-sample times, float32
+    and float64): its arithmetic is elementwise in the batch, so sample 2-4 are bitwise the
+    same in a batch of 7 and of 3."""
+    options = {"norms": "sample"} if method == "pc" else {}
+    solver = solvers.resolve(method, **options)
+    sde = revsde.VPSDE()
+    for dtype in (torch.float32, D64):
+        problem = sde.reverse(mixture_2d(dtype).score(sde), probability_flow=solver.ode_only)
+        x = torch.randn(7, 2, dtype=dtype, generator=torch.Generator().manual_seed(0))
+        seeds = [(12 << 32) | i for i in range(7)]
+        ts = problem.times(8, dtype=dtype)
+        whole = solvers.solve(problem, x, ts, solver, generator=seeds, final_only=True).ys
+        part = solvers.solve(problem, x[2:5], ts, solver, generator=seeds[2:5], final_only=True)
+        assert torch.equal(whole[2:5], part.ys), (method, dtype)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5, 8, 9])
+@pytest.mark.parametrize("dtype", [torch.float32, D64])
+def test_target_scores_and_densities_do_not_depend_on_the_batch(dim, dtype):
+    """The exact score (per-sample times) and log-density of a 3-component mixture: a
+    sample's value is bitwise the same in batches of 1, 3 and 4000 up to
+    ELEMENTWISE_MAX_DIM dimensions (a matrix product differs in the last bits)."""
+    from revsde.evaluation.targets import ELEMENTWISE_MAX_DIM, GaussianMixture
+
+    gen = torch.Generator().manual_seed(dim)
+    a = torch.randn(3, dim, dim, dtype=D64, generator=gen)
+    covs = a @ a.transpose(-1, -2) + 0.1 * torch.eye(dim, dtype=D64)
+    target = GaussianMixture(
+        torch.tensor([0.2, 0.3, 0.5]), torch.randn(3, dim, dtype=D64, generator=gen), covs
+    )
+    sde = revsde.VPSDE()
+    x = 3 * torch.randn(4000, dim, dtype=dtype, generator=gen)
+    t = torch.rand(4000, dtype=dtype, generator=gen).clamp_min(1e-3)
+    score, density = target.score(sde), target.marginal(sde, 0.3)
+    whole, whole_p = score(x, t), density.log_prob(x)
+    same = [
+        torch.equal(score(x[i : i + k], t[i : i + k]), whole[i : i + k])
+        and torch.equal(density.log_prob(x[i : i + k]), whole_p[i : i + k])
+        for i, k in ((0, 1), (5, 1), (2, 3), (1000, 3))
+    ]
+    if dim <= ELEMENTWISE_MAX_DIM:
+        assert all(same), same
+    torch.testing.assert_close(score(x[2:5], t[2:5]), whole[2:5])
 
 
 def test_sample_with_seeds_is_bitwise_batch_independent_prior_included():

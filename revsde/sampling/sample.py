@@ -73,6 +73,11 @@ def sample(
             it is drawn in, one integer seed per sample (counter-based normals for its prior
             draw and its noise, ``revsde.solvers.counter``: about the cost of one generator)
             or one ``torch.Generator`` per sample (a generator call per sample and step).
+            revsde's own arithmetic is elementwise in the batch, so the sample is bitwise the
+            same when the model's output for a sample does not depend on its batch either:
+            elementwise models and revsde's targets of up to 8 dimensions do; a network's
+            matrix products may differ in the last bits with the batch size (BLAS chooses
+            its kernels by shape), and so may the samples.
         callback: called after each step with a ``solvers.StepInfo`` (step index, times,
             state, the data prediction x0_hat); returning ``True`` stops the solve.
         denoised_transform: e.g. ``revsde.models.thresholding.dynamic()``; see ``ReverseSDE``.
