@@ -48,6 +48,15 @@ def _matmul(a: Tensor, b: Tensor, elementwise: bool) -> Tensor:
     return out
 
 
+def _sum_blocks(a: Tensor, blocks: Tensor, elementwise: bool) -> Tensor:
+    """``blocks @ a``: the sums of each component's d consecutive rows of ``(K d, n)``; with
+    ``elementwise``, in order within each component."""
+    if not elementwise:
+        return blocks @ a
+    k = blocks.shape[0]
+    return _sum0(a.reshape(k, -1, a.shape[-1]).transpose(0, 1), True).squeeze(0)
+
+
 def _sum0(a: Tensor, elementwise: bool) -> Tensor:
     """``a.sum(0, keepdim=True)``; with ``elementwise``, row by row in order."""
     if not elementwise:
@@ -239,8 +248,8 @@ class GaussianMixture:
         z = _matmul(rows, x.T, small) - a * means  # U_k^T (x - alpha mu_k), (K d, n)
         d = a * a * evals + v  # variances along the eigenvectors
         w = z / d
-        log_det = _matmul(blocks, d.log(), small)
-        log_joint = log_w - 0.5 * (_matmul(blocks, z * w, small) + log_det)
+        log_det = _sum_blocks(d.log(), blocks, small)
+        log_joint = log_w - 0.5 * (_sum_blocks(z * w, blocks, small) + log_det)
         return log_joint, w
 
 
